@@ -1,0 +1,52 @@
+// Branch lists and mount options of a union mount.
+//
+// A union is an ordered list of branches, top first. Each branch is a directory with a permission:
+//   rw  read-write: creates, copy-ups and whiteouts go here;
+//   ro  read-only through the union, but whiteouts stored in it (left by an earlier rw life) are obeyed;
+//   rr  real read-only: never written, and names in it are never interpreted as whiteouts.
+// Parsing returns Status/Result with messages that name the offending option.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "cairn/common/status.h"
+
+namespace cairn::unionfs {
+
+enum class BranchMode { kReadWrite, kReadOnly, kRealReadOnly };
+
+std::string_view BranchModeName(BranchMode mode);  // "rw", "ro", "rr"
+Result<BranchMode> ParseBranchMode(std::string_view text);
+
+struct BranchSpec {
+  std::string path;  // absolute directory path
+  BranchMode mode = BranchMode::kReadOnly;
+};
+
+// How deletions of lower names are recorded in a writable branch.
+//   kAufs:    an empty file ".wh.NAME"; opaque directory marker ".wh..wh..opq".
+//   kOverlay: a 0/0 character device named NAME; opaque directory xattr trusted.overlay.opaque="y".
+// Lookups recognise both formats whatever is chosen; the option only picks what is written.
+enum class WhiteoutFormat { kAufs, kOverlay };
+
+struct MountOptions {
+  std::vector<BranchSpec> branches;  // top first
+  std::string create_policy = "tdp"; // tdp | rr | mfs (see policy.h)
+  WhiteoutFormat whiteout = WhiteoutFormat::kAufs;
+};
+
+// Parses "/upper=rw:/b=ro:/c" (mode defaults to ro, the first branch defaults to rw when it has none).
+Result<std::vector<BranchSpec>> ParseBranchList(std::string_view text);
+
+// Parses a comma-separated FUSE-style option string: dirs=..., create=tdp|rr|mfs, whiteout=aufs|overlay,
+// and fuse-overlayfs's lowerdir=A:B,upperdir=U,workdir=W. Options it does not know are appended to
+// *passthrough (comma-separated) so the caller can hand them to FUSE; passthrough may be null.
+Status ParseMountOptionString(std::string_view text, MountOptions* options, std::string* passthrough);
+
+// Checks the branches exist and are directories, are pairwise distinct (also as (dev, ino)),
+// and that mountpoint (if not empty) is not inside any branch nor a branch inside it.
+Status ValidateMountOptions(const MountOptions& options, const std::string& mountpoint);
+
+}  // namespace cairn::unionfs

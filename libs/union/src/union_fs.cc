@@ -1,0 +1,1005 @@
+#include "cairn/union/union_fs.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <linux/limits.h>
+#include <sys/statvfs.h>
+#include <sys/sysmacros.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <unordered_set>
+
+#include "cairn/common/strings.h"
+#include "src/fs_util.h"
+
+namespace cairn::unionfs {
+namespace {
+
+constexpr std::string_view kWhiteoutPrefix = ".wh.";
+constexpr const char* kOpaqueMarker = ".wh..wh..opq";
+constexpr const char* kOverlayOpaqueXattr = "trusted.overlay.opaque";
+
+struct Layer {
+  int branch = 0;
+  UniqueFd fd;  // O_PATH
+};
+
+struct Branch {
+  std::string path;
+  BranchMode mode = BranchMode::kReadOnly;
+  UniqueFd fd;  // O_PATH | O_DIRECTORY of the branch root
+};
+
+using Key = std::pair<dev_t, ino_t>;
+
+struct Node {
+  NodeId id = 0;
+  NodeId parent = 0;
+  std::string name;
+  bool is_dir = false;
+  std::vector<Layer> layers;  // top first; for a directory every branch that merges into it
+  uint64_t lookups = 0;       // kernel references
+  uint64_t children = 0;      // nodes whose parent is this one
+  Key key{};
+  bool keyed = false;         // key is registered in by_key
+};
+
+// Outcome of looking a name up through a directory's layers.
+struct Resolution {
+  bool found = false;
+  struct stat top {};
+  std::vector<Layer> layers;
+  int whiteout_branch = -1;  // the branch whose whiteout stopped the search, or -1
+};
+
+bool IsReserved(std::string_view name) { return StartsWith(name, kWhiteoutPrefix); }
+bool IsOverlayWhiteout(const struct stat& st) { return S_ISCHR(st.st_mode) && st.st_rdev == makedev(0, 0); }
+std::string AufsWhiteoutName(std::string_view name) { return std::string(kWhiteoutPrefix) + std::string(name); }
+bool FitsAufsWhiteout(std::string_view name) { return name.size() + kWhiteoutPrefix.size() <= NAME_MAX; }
+
+}  // namespace
+
+struct UnionFs::Impl {
+  std::vector<Branch> branches;
+  WhiteoutFormat format = WhiteoutFormat::kAufs;
+  std::unique_ptr<CreatePolicy> policy;
+
+  std::mutex mu;
+  std::unordered_map<NodeId, std::unique_ptr<Node>> nodes;  // GUARDED_BY(mu)
+  std::map<Key, NodeId> by_key;                             // GUARDED_BY(mu)
+  std::unordered_map<dev_t, uint64_t> device_index;         // GUARDED_BY(mu)
+  NodeId next_id = kRootNode + 1;
+  uint64_t temp_counter = 0;
+
+  // ---- branches -------------------------------------------------------------------------------
+  bool Writable(int branch) const { return branches[branch].mode == BranchMode::kReadWrite; }
+  bool Interprets(int branch) const { return branches[branch].mode != BranchMode::kRealReadOnly; }
+  int TopmostWritable(int above) const {
+    for (int b = 0; b < above && b < static_cast<int>(branches.size()); ++b) {
+      if (Writable(b)) return b;
+    }
+    return -EROFS;
+  }
+  // The branch a node in `branch` is changed in: itself when writable, else the topmost rw above it.
+  int WriteBranchFor(int branch) const { return Writable(branch) ? branch : TopmostWritable(branch); }
+
+  std::string TempName() {
+    return ".wh..wh.tmp." + std::to_string(getpid()) + "." + std::to_string(++temp_counter);
+  }
+
+  // Inode numbers as shown to users: unique across branches on different devices.
+  ino_t ReportedIno(dev_t dev, ino_t ino) {
+    auto [it, inserted] = device_index.emplace(dev, device_index.size());
+    (void)inserted;
+    return it->second == 0 ? ino : (ino ^ (static_cast<ino_t>(it->second) << 56));
+  }
+  void Report(struct stat* st) { st->st_ino = ReportedIno(st->st_dev, st->st_ino); }
+
+  // ---- nodes ----------------------------------------------------------------------------------
+  Node* Get(NodeId id) {
+    auto it = nodes.find(id);
+    return it == nodes.end() ? nullptr : it->second.get();
+  }
+
+  void Unkey(Node* node) {
+    if (!node->keyed) return;
+    auto it = by_key.find(node->key);
+    if (it != by_key.end() && it->second == node->id) by_key.erase(it);
+    node->keyed = false;
+  }
+
+  void Rekey(Node* node) {
+    struct stat st;
+    if (fstatat(node->layers[0].fd.get(), "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) != 0) return;
+    Unkey(node);
+    node->key = {st.st_dev, st.st_ino};
+    by_key[node->key] = node->id;
+    node->keyed = true;
+  }
+
+  void SetParent(Node* node, NodeId parent, std::string_view name) {
+    if (node->parent != parent) {
+      if (Node* old_parent = Get(node->parent)) {
+        --old_parent->children;
+        MaybeFree(old_parent);
+      }
+      if (Node* new_parent = Get(parent)) ++new_parent->children;
+      node->parent = parent;
+    }
+    node->name = std::string(name);
+  }
+
+  void MaybeFree(Node* node) {
+    while (node != nullptr && node->id != kRootNode && node->lookups == 0 && node->children == 0) {
+      Unkey(node);
+      Node* parent = Get(node->parent);
+      nodes.erase(node->id);
+      if (parent != nullptr) --parent->children;
+      node = parent;
+    }
+  }
+
+  // Registers the resolved file as a node (or refreshes the existing node of the same file).
+  Node* AddNode(NodeId parent, std::string_view name, Resolution&& r, uint64_t count) {
+    Key key{r.top.st_dev, r.top.st_ino};
+    auto it = by_key.find(key);
+    Node* node = nullptr;
+    if (it != by_key.end()) {
+      node = Get(it->second);
+      SetParent(node, parent, name);
+    } else {
+      auto fresh = std::make_unique<Node>();
+      node = fresh.get();
+      node->id = next_id++;
+      node->parent = parent;
+      node->name = std::string(name);
+      node->key = key;
+      node->keyed = true;
+      by_key[key] = node->id;
+      nodes[node->id] = std::move(fresh);
+      if (Node* p = Get(parent)) ++p->children;
+    }
+    node->is_dir = S_ISDIR(r.top.st_mode);
+    node->layers = std::move(r.layers);
+    node->lookups += count;
+    return node;
+  }
+
+  int TopStat(const Node& node, struct stat* st) {
+    if (fstatat(node.layers[0].fd.get(), "", st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) != 0) return NegErrno();
+    return 0;
+  }
+
+  // ---- lookup ---------------------------------------------------------------------------------
+  bool IsOpaque(int dirfd) {
+    struct stat st;
+    if (fstatat(dirfd, kOpaqueMarker, &st, AT_SYMLINK_NOFOLLOW) == 0) return true;
+    char value = 0;
+    ssize_t n = getxattr(ProcPath(dirfd).c_str(), kOverlayOpaqueXattr, &value, 1);
+    return n == 1 && value == 'y';
+  }
+
+  bool HasAufsWhiteout(int dirfd, std::string_view name) {
+    if (!FitsAufsWhiteout(name)) return false;
+    struct stat st;
+    return fstatat(dirfd, AufsWhiteoutName(name).c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0;
+  }
+
+  int Resolve(const std::vector<Layer>& dir_layers, std::string_view name, Resolution* r) {
+    if (name.size() > NAME_MAX) return -ENAMETOOLONG;
+    std::string cname(name);
+    for (const Layer& layer : dir_layers) {
+      struct stat st;
+      if (fstatat(layer.fd.get(), cname.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+        if (errno != ENOENT && errno != ENOTDIR) return NegErrno();
+        if (Interprets(layer.branch) && HasAufsWhiteout(layer.fd.get(), name)) {
+          r->whiteout_branch = layer.branch;
+          break;
+        }
+        continue;
+      }
+      if (Interprets(layer.branch) && IsOverlayWhiteout(st)) {
+        r->whiteout_branch = layer.branch;
+        break;
+      }
+      if (r->found && !S_ISDIR(st.st_mode)) break;  // a file below a directory is hidden by it
+      int fd = openat(layer.fd.get(), cname.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC);
+      if (fd < 0) return NegErrno();
+      if (!r->found) r->top = st;
+      r->found = true;
+      r->layers.push_back(Layer{layer.branch, UniqueFd(fd)});
+      if (!S_ISDIR(st.st_mode)) break;
+      if (Interprets(layer.branch) && IsOpaque(fd)) break;
+    }
+    return 0;
+  }
+
+  int ResolveIn(Node* dir, std::string_view name, Resolution* r) {
+    if (!dir->is_dir) return -ENOTDIR;
+    if (IsReserved(name)) return 0;  // reserved names never resolve
+    return Resolve(dir->layers, name, r);
+  }
+
+  // True when some branch below `below` still shows `name` inside dir (no whiteout in between).
+  bool LowerVisible(Node* dir, std::string_view name, int below) {
+    std::string cname(name);
+    for (const Layer& layer : dir->layers) {
+      if (layer.branch <= below) continue;
+      struct stat st;
+      if (fstatat(layer.fd.get(), cname.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) {
+        return !(Interprets(layer.branch) && IsOverlayWhiteout(st));
+      }
+      if (Interprets(layer.branch) && HasAufsWhiteout(layer.fd.get(), name)) return false;
+    }
+    return false;
+  }
+
+  int FillEntry(Node* node, Entry* out) {
+    int rc = TopStat(*node, &out->attr);
+    if (rc != 0) return rc;
+    Report(&out->attr);
+    out->node = node->id;
+    out->lower_only = !Writable(node->layers[0].branch);
+    return 0;
+  }
+
+  // Looks name up again after a change and returns it as an entry with one lookup count.
+  int FinishEntry(Node* parent, std::string_view name, Entry* out) {
+    Resolution r;
+    int rc = ResolveIn(parent, name, &r);
+    if (rc != 0) return rc;
+    if (!r.found) return -EIO;
+    Node* node = AddNode(parent->id, name, std::move(r), out != nullptr ? 1 : 0);
+    if (out == nullptr) return 0;
+    return FillEntry(node, out);
+  }
+
+  // ---- readdir merge --------------------------------------------------------------------------
+  int Merge(const std::vector<Layer>& layers, std::vector<DirEntry>* out, bool stop_at_first) {
+    std::unordered_set<std::string> seen;
+    std::unordered_set<std::string> hidden;
+    for (const Layer& layer : layers) {
+      int fd = openat(layer.fd.get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+      if (fd < 0) return NegErrno();
+      DIR* dir = fdopendir(fd);
+      if (dir == nullptr) {
+        close(fd);
+        return NegErrno();
+      }
+      bool interprets = Interprets(layer.branch);
+      struct stat layer_stat;
+      dev_t layer_dev = fstat(fd, &layer_stat) == 0 ? layer_stat.st_dev : 0;
+      std::vector<std::string> whiteouts;
+      while (struct dirent* entry = readdir(dir)) {
+        std::string_view name = entry->d_name;
+        if (name == "." || name == "..") continue;
+        if (IsReserved(name)) {
+          if (interprets && !StartsWith(name, ".wh..wh.")) whiteouts.emplace_back(name.substr(kWhiteoutPrefix.size()));
+          continue;
+        }
+        if (interprets && (entry->d_type == DT_CHR || entry->d_type == DT_UNKNOWN)) {
+          struct stat st;
+          if (fstatat(fd, entry->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && IsOverlayWhiteout(st)) {
+            whiteouts.emplace_back(name);
+            continue;
+          }
+        }
+        std::string key(name);
+        if (hidden.count(key) != 0 || !seen.insert(key).second) continue;
+        out->push_back(DirEntry{key, ReportedIno(layer_dev, entry->d_ino), entry->d_type});
+        if (stop_at_first) break;
+      }
+      closedir(dir);
+      if (stop_at_first && !out->empty()) return 0;
+      for (std::string& name : whiteouts) hidden.insert(std::move(name));
+    }
+    return 0;
+  }
+
+  // ---- whiteouts ------------------------------------------------------------------------------
+  int WriteWhiteout(int dirfd, std::string_view name) {
+    std::string cname(name);
+    if (format == WhiteoutFormat::kAufs && FitsAufsWhiteout(name)) {
+      int fd = openat(dirfd, AufsWhiteoutName(name).c_str(), O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0444);
+      if (fd < 0) return NegErrno();
+      close(fd);
+      return 0;
+    }
+    // Overlay format, also used for names too long for ".wh." + NAME.
+    if (mknodat(dirfd, cname.c_str(), S_IFCHR | 0000, makedev(0, 0)) != 0 && errno != EEXIST) return NegErrno();
+    return 0;
+  }
+
+  void RemoveWhiteout(int dirfd, std::string_view name) {
+    if (FitsAufsWhiteout(name)) unlinkat(dirfd, AufsWhiteoutName(name).c_str(), 0);
+    struct stat st;
+    std::string cname(name);
+    if (fstatat(dirfd, cname.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 && IsOverlayWhiteout(st)) {
+      unlinkat(dirfd, cname.c_str(), 0);
+    }
+  }
+
+  int MakeOpaque(int dirfd) {
+    if (format == WhiteoutFormat::kAufs) {
+      int fd = openat(dirfd, kOpaqueMarker, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0444);
+      if (fd < 0) return NegErrno();
+      close(fd);
+      return 0;
+    }
+    if (setxattr(ProcPath(dirfd).c_str(), kOverlayOpaqueXattr, "y", 1, 0) != 0) return NegErrno();
+    return 0;
+  }
+
+  // ---- copy-up --------------------------------------------------------------------------------
+  // Makes sure directory `dir` exists in branch `target` (copying it and its parents up) and returns
+  // that branch's descriptor of it (owned by the node).
+  int EnsureDir(Node* dir, int target, int* fd_out) {
+    for (const Layer& layer : dir->layers) {
+      if (layer.branch == target) {
+        *fd_out = layer.fd.get();
+        return 0;
+      }
+    }
+    if (dir->id == kRootNode) return -EIO;  // the root always has every branch
+    Node* parent = Get(dir->parent);
+    if (parent == nullptr) return -ENOENT;
+    int parent_fd = -1;
+    int rc = EnsureDir(parent, target, &parent_fd);
+    if (rc != 0) return rc;
+    struct stat st;
+    rc = TopStat(*dir, &st);
+    if (rc != 0) return rc;
+    std::string temp = TempName();
+    if (mkdirat(parent_fd, temp.c_str(), 0700) != 0) return NegErrno();
+    UniqueFd fd(openat(parent_fd, temp.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    if (!fd.valid()) rc = NegErrno();
+    if (rc == 0) rc = CopyMetadata(dir->layers[0].fd.get(), fd.get(), st, false);
+    if (rc == 0 && renameat(parent_fd, temp.c_str(), parent_fd, dir->name.c_str()) != 0) rc = NegErrno();
+    if (rc != 0) {
+      unlinkat(parent_fd, temp.c_str(), AT_REMOVEDIR);
+      return rc;
+    }
+    *fd_out = fd.get();
+    auto pos = std::find_if(dir->layers.begin(), dir->layers.end(),
+                            [&](const Layer& layer) { return layer.branch > target; });
+    bool new_top = pos == dir->layers.begin();
+    dir->layers.insert(pos, Layer{target, std::move(fd)});
+    if (new_top) Rekey(dir);
+    return 0;
+  }
+
+  // Creates a copy of the node's top file in `target` under a temporary name, then renames it into
+  // place. with_data false: an empty file (the caller truncates it to 0 anyway).
+  int CopyUpTo(Node* node, int target, bool with_data) {
+    if (node->layers[0].branch == target) return 0;
+    if (node->is_dir) {
+      int ignored;
+      return EnsureDir(node, target, &ignored);
+    }
+    Node* parent = Get(node->parent);
+    if (parent == nullptr || node->name.empty()) return -ENOENT;
+    int parent_fd = -1;
+    int rc = EnsureDir(parent, target, &parent_fd);
+    if (rc != 0) return rc;
+    struct stat st;
+    rc = TopStat(*node, &st);
+    if (rc != 0) return rc;
+    int source = node->layers[0].fd.get();
+    std::string temp = TempName();
+    rc = MakeCopy(source, st, parent_fd, temp, with_data);
+    UniqueFd fd;
+    if (rc == 0) {
+      fd = UniqueFd(openat(parent_fd, temp.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC));
+      if (!fd.valid()) rc = NegErrno();
+    }
+    if (rc == 0) rc = CopyMetadata(source, fd.get(), st, S_ISLNK(st.st_mode));
+    if (rc == 0 && renameat(parent_fd, temp.c_str(), parent_fd, node->name.c_str()) != 0) rc = NegErrno();
+    if (rc != 0) {
+      unlinkat(parent_fd, temp.c_str(), 0);
+      return rc;
+    }
+    node->layers.clear();
+    node->layers.push_back(Layer{target, std::move(fd)});
+    Rekey(node);
+    return 0;
+  }
+
+  int MakeCopy(int source, const struct stat& st, int parent_fd, const std::string& temp, bool with_data) {
+    if (S_ISREG(st.st_mode)) {
+      UniqueFd out(openat(parent_fd, temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
+      if (!out.valid()) return NegErrno();
+      if (!with_data) return 0;
+      UniqueFd in(open(ProcPath(source).c_str(), O_RDONLY | O_CLOEXEC));
+      if (!in.valid()) return NegErrno();
+      return CopyData(in.get(), out.get(), st.st_size);
+    }
+    if (S_ISLNK(st.st_mode)) {
+      std::string target(PATH_MAX, '\0');
+      ssize_t n = readlinkat(source, "", target.data(), target.size());
+      if (n < 0) return NegErrno();
+      target.resize(static_cast<size_t>(n));
+      if (symlinkat(target.c_str(), parent_fd, temp.c_str()) != 0) return NegErrno();
+      return 0;
+    }
+    if (mknodat(parent_fd, temp.c_str(), st.st_mode, st.st_rdev) != 0) return NegErrno();
+    return 0;
+  }
+
+  // Copies the node up to the branch it should be written in.
+  int CopyUpForWrite(Node* node, bool with_data) {
+    int target = WriteBranchFor(node->layers[0].branch);
+    if (target < 0) return target;
+    return CopyUpTo(node, target, with_data);
+  }
+
+  // Copies a whole directory tree (merged view) into target, for rename of a lower directory.
+  int CopyUpTree(Node* dir, int target) {
+    int dir_fd = -1;
+    int rc = EnsureDir(dir, target, &dir_fd);
+    if (rc != 0) return rc;
+    std::vector<DirEntry> entries;
+    rc = Merge(dir->layers, &entries, false);
+    if (rc != 0) return rc;
+    for (const DirEntry& entry : entries) {
+      Resolution r;
+      rc = ResolveIn(dir, entry.name, &r);
+      if (rc != 0) return rc;
+      if (!r.found) continue;
+      Node* child = AddNode(dir->id, entry.name, std::move(r), 0);
+      rc = child->is_dir ? CopyUpTree(child, target) : CopyUpTo(child, target, true);
+      MaybeFree(child);
+      if (rc != 0) return rc;
+    }
+    // Everything is in target now; the lower layers must no longer merge in.
+    while (dir->layers.size() > 1) dir->layers.pop_back();
+    return 0;
+  }
+
+  // ---- create ---------------------------------------------------------------------------------
+  struct CreateTarget {
+    int branch = -1;
+    int parent_fd = -1;
+    int whiteout_branch = -1;
+  };
+
+  int PrepareCreate(Node* parent, std::string_view name, CreateTarget* target) {
+    if (!parent->is_dir) return -ENOTDIR;
+    if (IsReserved(name)) return -EPERM;
+    Resolution r;
+    int rc = Resolve(parent->layers, name, &r);
+    if (rc != 0) return rc;
+    if (r.found) return -EEXIST;
+    int limit = r.whiteout_branch >= 0 ? r.whiteout_branch : static_cast<int>(branches.size()) - 1;
+    std::vector<CreateCandidate> candidates;
+    for (int b = 0; b <= limit; ++b) {
+      if (!Writable(b)) continue;
+      CreateCandidate candidate{b, false, 0};
+      for (const Layer& layer : parent->layers) candidate.parent_exists |= layer.branch == b;
+      if (policy->needs_free_space()) {
+        struct statvfs vfs;
+        if (fstatvfs(branches[b].fd.get(), &vfs) == 0) candidate.free_bytes = vfs.f_bavail * vfs.f_frsize;
+      }
+      candidates.push_back(candidate);
+    }
+    if (candidates.empty()) return -EROFS;
+    target->branch = candidates[policy->Choose(candidates)].branch;
+    target->whiteout_branch = r.whiteout_branch;
+    rc = EnsureDir(parent, target->branch, &target->parent_fd);
+    if (rc != 0) return rc;
+    if (target->whiteout_branch == target->branch) RemoveWhiteout(target->parent_fd, name);
+    return 0;
+  }
+
+  void Chown(int dirfd, std::string_view name, Caller caller) {
+    if (caller.uid == static_cast<uid_t>(-1) && caller.gid == static_cast<gid_t>(-1)) return;
+    fchownat(dirfd, std::string(name).c_str(), caller.uid, caller.gid, AT_SYMLINK_NOFOLLOW);
+  }
+
+  // ---- removal --------------------------------------------------------------------------------
+  // Removes a resolved name from the union: deletes it from writable branches and writes a
+  // whiteout where something read-only (or lower) would otherwise show through.
+  int RemoveName(Node* parent, std::string_view name, Resolution* r) {
+    int blocking = -1;  // topmost branch we cannot delete from, or that shows through from below
+    for (const Layer& layer : r->layers) {
+      if (!Writable(layer.branch)) {
+        blocking = layer.branch;
+        break;
+      }
+    }
+    if (blocking < 0 && LowerVisible(parent, name, r->layers.back().branch)) {
+      blocking = static_cast<int>(branches.size());
+    }
+    int whiteout_fd = -1;
+    if (blocking >= 0) {
+      int target = TopmostWritable(std::min(blocking, r->layers[0].branch + 1));
+      if (target < 0) return target;
+      int rc = EnsureDir(parent, target, &whiteout_fd);
+      if (rc != 0) return rc;
+      if (format == WhiteoutFormat::kAufs && FitsAufsWhiteout(name)) {
+        rc = WriteWhiteout(whiteout_fd, name);
+        if (rc != 0) return rc;
+        whiteout_fd = -1;  // written already
+      }
+    }
+    std::string cname(name);
+    for (const Layer& layer : r->layers) {
+      if (!Writable(layer.branch)) break;
+      int parent_fd = -1;
+      for (const Layer& p : parent->layers) {
+        if (p.branch == layer.branch) parent_fd = p.fd.get();
+      }
+      if (parent_fd < 0) continue;
+      if (S_ISDIR(r->top.st_mode)) {
+        UniqueFd dirfd(openat(parent_fd, cname.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+        if (dirfd.valid()) RemoveContents(dirfd.get());
+      }
+      if (unlinkat(parent_fd, cname.c_str(), S_ISDIR(r->top.st_mode) ? AT_REMOVEDIR : 0) != 0) return NegErrno();
+    }
+    if (whiteout_fd >= 0) return WriteWhiteout(whiteout_fd, name);
+    return 0;
+  }
+
+  void Detach(const Resolution& r) {
+    auto it = by_key.find(Key{r.top.st_dev, r.top.st_ino});
+    if (it == by_key.end()) return;
+    Node* node = Get(it->second);
+    if (node == nullptr) return;
+    if (r.top.st_nlink > 1 && !S_ISDIR(r.top.st_mode)) return;  // other names still lead to it
+    Unkey(node);
+  }
+
+  int Remove(NodeId parent_id, std::string_view name, bool want_dir) {
+    Node* parent = Get(parent_id);
+    if (parent == nullptr) return -ENOENT;
+    Resolution r;
+    int rc = ResolveIn(parent, name, &r);
+    if (rc != 0) return rc;
+    if (!r.found) return -ENOENT;
+    bool is_dir = S_ISDIR(r.top.st_mode);
+    if (want_dir && !is_dir) return -ENOTDIR;
+    if (!want_dir && is_dir) return -EISDIR;
+    if (is_dir) {
+      std::vector<DirEntry> entries;
+      rc = Merge(r.layers, &entries, true);
+      if (rc != 0) return rc;
+      if (!entries.empty()) return -ENOTEMPTY;
+    }
+    rc = RemoveName(parent, name, &r);
+    if (rc == 0) Detach(r);
+    return rc;
+  }
+
+  // ---- rename ---------------------------------------------------------------------------------
+  int Rename(NodeId src_parent_id, std::string_view name, NodeId dst_parent_id, std::string_view new_name,
+             unsigned flags) {
+    if ((flags & ~static_cast<unsigned>(RENAME_NOREPLACE)) != 0) return -EINVAL;
+    Node* src_parent = Get(src_parent_id);
+    Node* dst_parent = Get(dst_parent_id);
+    if (src_parent == nullptr || dst_parent == nullptr) return -ENOENT;
+    if (IsReserved(new_name)) return -EPERM;
+    Resolution rs, rd;
+    int rc = ResolveIn(src_parent, name, &rs);
+    if (rc == 0) rc = ResolveIn(dst_parent, new_name, &rd);
+    if (rc != 0) return rc;
+    if (!rs.found) return -ENOENT;
+    bool src_dir = S_ISDIR(rs.top.st_mode);
+    if (rd.found) {
+      if (flags & RENAME_NOREPLACE) return -EEXIST;
+      if (rd.top.st_dev == rs.top.st_dev && rd.top.st_ino == rs.top.st_ino) return 0;
+      bool dst_dir = S_ISDIR(rd.top.st_mode);
+      if (src_dir && !dst_dir) return -ENOTDIR;
+      if (!src_dir && dst_dir) return -EISDIR;
+      if (dst_dir) {
+        std::vector<DirEntry> entries;
+        rc = Merge(rd.layers, &entries, true);
+        if (rc != 0) return rc;
+        if (!entries.empty()) return -ENOTEMPTY;
+      }
+    }
+    int target = TopmostWritable(static_cast<int>(branches.size()));
+    if (target < 0) return target;
+    if (rs.layers[0].branch < target || (rd.found && rd.layers[0].branch < target)) return -EROFS;
+
+    bool src_lower = rs.layers.size() > 1 || rs.layers[0].branch != target ||
+                     LowerVisible(src_parent, name, target);
+    bool dst_lower = (rd.found && (rd.layers.size() > 1 || rd.layers[0].branch != target)) ||
+                     LowerVisible(dst_parent, new_name, target);
+    bool src_below = LowerVisible(src_parent, name, target) ||
+                     std::any_of(rs.layers.begin(), rs.layers.end(),
+                                 [&](const Layer& l) { return l.branch != target; });
+    Node* node = AddNode(src_parent->id, name, std::move(rs), 0);
+    Key src_key = node->key;
+    ++node->lookups;  // keep it while copying
+    rc = src_dir ? (src_lower ? CopyUpTree(node, target) : 0) : CopyUpTo(node, target, true);
+    int src_fd = -1, dst_fd = -1;
+    if (rc == 0) rc = EnsureDir(src_parent, target, &src_fd);
+    if (rc == 0) rc = EnsureDir(dst_parent, target, &dst_fd);
+    if (rc == 0 && src_dir && (src_lower || dst_lower)) rc = MakeOpaque(node->layers[0].fd.get());
+    if (rc == 0) rc = MoveInBranch(src_fd, name, dst_fd, new_name, src_dir, rd, target, src_below, flags);
+    if (rc == 0) {
+      if (rd.found) Detach(rd);
+      SetParent(node, dst_parent->id, new_name);
+    }
+    --node->lookups;
+    (void)src_key;
+    MaybeFree(node);
+    return rc;
+  }
+
+  // The rename itself, inside one branch, plus the whiteout at the old name and cleanup at the new.
+  int MoveInBranch(int src_fd, std::string_view name, int dst_fd, std::string_view new_name, bool src_dir,
+                   const Resolution& rd, int target, bool src_below, unsigned flags) {
+    std::string from(name), to(new_name);
+    if (rd.found && rd.layers[0].branch == target && S_ISDIR(rd.top.st_mode)) {
+      UniqueFd old_dir(openat(dst_fd, to.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+      if (old_dir.valid()) RemoveContents(old_dir.get());  // only whiteouts: it is empty in the union
+    }
+    if (src_dir || format == WhiteoutFormat::kOverlay) RemoveWhiteout(dst_fd, new_name);
+    bool aufs_whiteout = src_below && format == WhiteoutFormat::kAufs && FitsAufsWhiteout(name);
+    if (aufs_whiteout) {
+      int rc = WriteWhiteout(src_fd, name);
+      if (rc != 0) return rc;
+    }
+    if (renameat2(src_fd, from.c_str(), dst_fd, to.c_str(), flags & RENAME_NOREPLACE) != 0) {
+      int rc = NegErrno();
+      if (aufs_whiteout) unlinkat(src_fd, AufsWhiteoutName(name).c_str(), 0);
+      return rc;
+    }
+    RemoveWhiteout(dst_fd, new_name);
+    if (src_below && !aufs_whiteout) return WriteWhiteout(src_fd, name);
+    return 0;
+  }
+};
+
+// ======================================================================================= public API
+
+UnionFs::UnionFs(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+UnionFs::~UnionFs() = default;
+
+Result<std::unique_ptr<UnionFs>> UnionFs::Open(const MountOptions& options) {
+  if (options.branches.empty()) return InvalidArgumentError("no branches");
+  auto impl = std::make_unique<Impl>();
+  impl->format = options.whiteout;
+  CAIRN_ASSIGN_OR_RETURN(impl->policy, MakeCreatePolicy(options.create_policy));
+  auto root = std::make_unique<Node>();
+  root->id = kRootNode;
+  root->is_dir = true;
+  root->lookups = 1;
+  for (size_t i = 0; i < options.branches.size(); ++i) {
+    const BranchSpec& spec = options.branches[i];
+    int fd = open(spec.path.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return ErrnoError("open branch " + spec.path, errno);
+    impl->branches.push_back(Branch{spec.path, spec.mode, UniqueFd(fd)});
+    root->layers.push_back(Layer{static_cast<int>(i), UniqueFd(dup(fd))});
+  }
+  impl->nodes[kRootNode] = std::move(root);
+  return std::unique_ptr<UnionFs>(new UnionFs(std::move(impl)));
+}
+
+int UnionFs::Lookup(NodeId parent_id, std::string_view name, Entry* out) {
+  std::lock_guard lock(impl_->mu);
+  Node* parent = impl_->Get(parent_id);
+  if (parent == nullptr) return -ENOENT;
+  Resolution r;
+  int rc = impl_->ResolveIn(parent, name, &r);
+  if (rc != 0) return rc;
+  if (!r.found) return -ENOENT;
+  Node* node = impl_->AddNode(parent_id, name, std::move(r), 1);
+  return impl_->FillEntry(node, out);
+}
+
+void UnionFs::Forget(NodeId id, uint64_t count) {
+  std::lock_guard lock(impl_->mu);
+  Node* node = impl_->Get(id);
+  if (node == nullptr || id == kRootNode) return;
+  node->lookups = count >= node->lookups ? 0 : node->lookups - count;
+  impl_->MaybeFree(node);
+}
+
+int UnionFs::GetAttr(NodeId id, struct stat* out) {
+  std::lock_guard lock(impl_->mu);
+  Node* node = impl_->Get(id);
+  if (node == nullptr) return -ENOENT;
+  int rc = impl_->TopStat(*node, out);
+  if (rc == 0) impl_->Report(out);
+  return rc;
+}
+
+int UnionFs::SetAttr(NodeId id, const struct stat& values, int which, int fd, struct stat* out) {
+  std::lock_guard lock(impl_->mu);
+  Node* node = impl_->Get(id);
+  if (node == nullptr) return -ENOENT;
+  bool truncating_to_zero = (which & kSetSize) && values.st_size == 0;
+  int rc = impl_->CopyUpForWrite(node, !truncating_to_zero);
+  if (rc != 0) return rc;
+  int path_fd = node->layers[0].fd.get();
+  std::string path = ProcPath(path_fd);
+  if ((which & kSetMode) && !S_ISLNK(values.st_mode) && chmod(path.c_str(), values.st_mode & 07777) != 0) {
+    return NegErrno();
+  }
+  if (which & (kSetUid | kSetGid)) {
+    uid_t uid = (which & kSetUid) ? values.st_uid : static_cast<uid_t>(-1);
+    gid_t gid = (which & kSetGid) ? values.st_gid : static_cast<gid_t>(-1);
+    if (fchownat(path_fd, "", uid, gid, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) != 0) return NegErrno();
+  }
+  if (which & kSetSize) {
+    int r = fd >= 0 ? ftruncate(fd, values.st_size) : truncate(path.c_str(), values.st_size);
+    if (r != 0) return NegErrno();
+  }
+  if (which & (kSetAtime | kSetMtime | kSetAtimeNow | kSetMtimeNow)) {
+    struct timespec times[2];
+    times[0].tv_nsec = UTIME_OMIT;
+    times[1].tv_nsec = UTIME_OMIT;
+    if (which & kSetAtime) times[0] = values.st_atim;
+    if (which & kSetMtime) times[1] = values.st_mtim;
+    if (which & kSetAtimeNow) times[0].tv_nsec = UTIME_NOW;
+    if (which & kSetMtimeNow) times[1].tv_nsec = UTIME_NOW;
+    struct stat st;
+    int r = impl_->TopStat(*node, &st);
+    if (r != 0) return r;
+    r = S_ISLNK(st.st_mode) ? utimensat(path_fd, "", times, AT_EMPTY_PATH)
+                            : utimensat(AT_FDCWD, path.c_str(), times, 0);
+    if (r != 0) return NegErrno();
+  }
+  rc = impl_->TopStat(*node, out);
+  if (rc == 0) impl_->Report(out);
+  return rc;
+}
+
+int UnionFs::ReadLink(NodeId id, std::string* target) {
+  std::lock_guard lock(impl_->mu);
+  Node* node = impl_->Get(id);
+  if (node == nullptr) return -ENOENT;
+  std::string buffer(PATH_MAX, '\0');
+  ssize_t n = readlinkat(node->layers[0].fd.get(), "", buffer.data(), buffer.size());
+  if (n < 0) return NegErrno();
+  buffer.resize(static_cast<size_t>(n));
+  *target = std::move(buffer);
+  return 0;
+}
+
+int UnionFs::Mknod(NodeId parent_id, std::string_view name, mode_t mode, dev_t rdev, Caller caller, Entry* out) {
+  std::lock_guard lock(impl_->mu);
+  Node* parent = impl_->Get(parent_id);
+  if (parent == nullptr) return -ENOENT;
+  Impl::CreateTarget target;
+  int rc = impl_->PrepareCreate(parent, name, &target);
+  if (rc != 0) return rc;
+  if (mknodat(target.parent_fd, std::string(name).c_str(), mode, rdev) != 0) return NegErrno();
+  impl_->Chown(target.parent_fd, name, caller);
+  return impl_->FinishEntry(parent, name, out);
+}
+
+int UnionFs::Mkdir(NodeId parent_id, std::string_view name, mode_t mode, Caller caller, Entry* out) {
+  std::lock_guard lock(impl_->mu);
+  Node* parent = impl_->Get(parent_id);
+  if (parent == nullptr) return -ENOENT;
+  Impl::CreateTarget target;
+  int rc = impl_->PrepareCreate(parent, name, &target);
+  if (rc != 0) return rc;
+  std::string cname(name);
+  if (target.whiteout_branch == target.branch) {
+    // Over a whiteout: build the directory opaque under a temporary name so lower ones never merge in.
+    std::string temp = impl_->TempName();
+    if (mkdirat(target.parent_fd, temp.c_str(), mode) != 0) return NegErrno();
+    UniqueFd fd(openat(target.parent_fd, temp.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+    rc = fd.valid() ? impl_->MakeOpaque(fd.get()) : NegErrno();
+    if (rc == 0 && renameat(target.parent_fd, temp.c_str(), target.parent_fd, cname.c_str()) != 0) rc = NegErrno();
+    if (rc != 0) {
+      if (fd.valid()) RemoveContents(fd.get());
+      unlinkat(target.parent_fd, temp.c_str(), AT_REMOVEDIR);
+      return rc;
+    }
+  } else if (mkdirat(target.parent_fd, cname.c_str(), mode) != 0) {
+    return NegErrno();
+  }
+  impl_->Chown(target.parent_fd, name, caller);
+  return impl_->FinishEntry(parent, name, out);
+}
+
+int UnionFs::Symlink(NodeId parent_id, std::string_view name, std::string_view link_target, Caller caller,
+                     Entry* out) {
+  std::lock_guard lock(impl_->mu);
+  Node* parent = impl_->Get(parent_id);
+  if (parent == nullptr) return -ENOENT;
+  Impl::CreateTarget target;
+  int rc = impl_->PrepareCreate(parent, name, &target);
+  if (rc != 0) return rc;
+  if (symlinkat(std::string(link_target).c_str(), target.parent_fd, std::string(name).c_str()) != 0) {
+    return NegErrno();
+  }
+  impl_->Chown(target.parent_fd, name, caller);
+  return impl_->FinishEntry(parent, name, out);
+}
+
+int UnionFs::Link(NodeId id, NodeId new_parent_id, std::string_view new_name, Entry* out) {
+  std::lock_guard lock(impl_->mu);
+  Node* node = impl_->Get(id);
+  Node* parent = impl_->Get(new_parent_id);
+  if (node == nullptr || parent == nullptr) return -ENOENT;
+  if (node->is_dir) return -EPERM;
+  if (IsReserved(new_name)) return -EPERM;
+  Resolution r;
+  int rc = impl_->ResolveIn(parent, new_name, &r);
+  if (rc != 0) return rc;
+  if (r.found) return -EEXIST;
+  rc = impl_->CopyUpForWrite(node, true);
+  if (rc != 0) return rc;
+  int branch = node->layers[0].branch;
+  if (r.whiteout_branch >= 0 && r.whiteout_branch < branch) return -EROFS;
+  int parent_fd = -1;
+  rc = impl_->EnsureDir(parent, branch, &parent_fd);
+  if (rc != 0) return rc;
+  impl_->RemoveWhiteout(parent_fd, new_name);
+  if (linkat(AT_FDCWD, ProcPath(node->layers[0].fd.get()).c_str(), parent_fd, std::string(new_name).c_str(),
+             AT_SYMLINK_FOLLOW) != 0) {
+    return NegErrno();
+  }
+  // Both names are one file: keep the existing node (and its parent link) for the new name's entry.
+  Resolution fresh;
+  rc = impl_->ResolveIn(parent, new_name, &fresh);
+  if (rc != 0) return rc;
+  if (!fresh.found) return -EIO;
+  ++node->lookups;
+  return impl_->FillEntry(node, out);
+}
+
+int UnionFs::Unlink(NodeId parent, std::string_view name) {
+  std::lock_guard lock(impl_->mu);
+  return impl_->Remove(parent, name, false);
+}
+
+int UnionFs::Rmdir(NodeId parent, std::string_view name) {
+  std::lock_guard lock(impl_->mu);
+  return impl_->Remove(parent, name, true);
+}
+
+int UnionFs::Rename(NodeId parent, std::string_view name, NodeId new_parent, std::string_view new_name,
+                    unsigned flags) {
+  std::lock_guard lock(impl_->mu);
+  return impl_->Rename(parent, name, new_parent, new_name, flags);
+}
+
+int UnionFs::Open(NodeId id, int flags, int* fd) {
+  UniqueFd path_fd;
+  {
+    std::lock_guard lock(impl_->mu);
+    Node* node = impl_->Get(id);
+    if (node == nullptr) return -ENOENT;
+    bool writing = (flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC);
+    if (writing) {
+      int rc = impl_->CopyUpForWrite(node, !(flags & O_TRUNC));
+      if (rc != 0) return rc;
+    }
+    path_fd = UniqueFd(fcntl(node->layers[0].fd.get(), F_DUPFD_CLOEXEC, 0));
+    if (!path_fd.valid()) return NegErrno();
+  }
+  // Opened outside the lock: opening a FIFO may block.
+  flags &= ~(O_CREAT | O_EXCL | O_NOCTTY | O_NOFOLLOW);
+  int opened = open(ProcPath(path_fd.get()).c_str(), flags | O_CLOEXEC);
+  if (opened < 0) return NegErrno();
+  *fd = opened;
+  return 0;
+}
+
+int UnionFs::Create(NodeId parent_id, std::string_view name, mode_t mode, int flags, Caller caller, Entry* out,
+                    int* fd) {
+  std::lock_guard lock(impl_->mu);
+  Node* parent = impl_->Get(parent_id);
+  if (parent == nullptr) return -ENOENT;
+  Impl::CreateTarget target;
+  int rc = impl_->PrepareCreate(parent, name, &target);
+  if (rc == -EEXIST && !(flags & O_EXCL)) return -EEXIST;
+  if (rc != 0) return rc;
+  flags &= ~(O_NOFOLLOW | O_NOCTTY);
+  int opened = openat(target.parent_fd, std::string(name).c_str(), flags | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+  if (opened < 0) return NegErrno();
+  impl_->Chown(target.parent_fd, name, caller);
+  rc = impl_->FinishEntry(parent, name, out);
+  if (rc != 0) {
+    close(opened);
+    return rc;
+  }
+  *fd = opened;
+  return 0;
+}
+
+int UnionFs::ReadDir(NodeId id, std::vector<DirEntry>* out) {
+  std::lock_guard lock(impl_->mu);
+  Node* node = impl_->Get(id);
+  if (node == nullptr) return -ENOENT;
+  if (!node->is_dir) return -ENOTDIR;
+  return impl_->Merge(node->layers, out, false);
+}
+
+int UnionFs::StatFs(struct statvfs* out) {
+  std::lock_guard lock(impl_->mu);
+  int branch = impl_->TopmostWritable(static_cast<int>(impl_->branches.size()));
+  if (branch < 0) branch = 0;
+  if (fstatvfs(impl_->branches[branch].fd.get(), out) != 0) return NegErrno();
+  return 0;
+}
+
+int UnionFs::GetXattr(NodeId id, const std::string& name, std::string* value) {
+  std::lock_guard lock(impl_->mu);
+  Node* node = impl_->Get(id);
+  if (node == nullptr) return -ENOENT;
+  std::string path = ProcPath(node->layers[0].fd.get());
+  ssize_t size = getxattr(path.c_str(), name.c_str(), nullptr, 0);
+  if (size < 0) return NegErrno();
+  value->assign(static_cast<size_t>(size), '\0');
+  size = getxattr(path.c_str(), name.c_str(), value->data(), value->size());
+  if (size < 0) return NegErrno();
+  value->resize(static_cast<size_t>(size));
+  return 0;
+}
+
+int UnionFs::ListXattr(NodeId id, std::string* names) {
+  std::lock_guard lock(impl_->mu);
+  Node* node = impl_->Get(id);
+  if (node == nullptr) return -ENOENT;
+  std::string path = ProcPath(node->layers[0].fd.get());
+  ssize_t size = listxattr(path.c_str(), nullptr, 0);
+  if (size < 0) return NegErrno();
+  names->assign(static_cast<size_t>(size), '\0');
+  size = listxattr(path.c_str(), names->data(), names->size());
+  if (size < 0) return NegErrno();
+  names->resize(static_cast<size_t>(size));
+  return 0;
+}
+
+int UnionFs::SetXattr(NodeId id, const std::string& name, std::string_view value, int flags) {
+  std::lock_guard lock(impl_->mu);
+  Node* node = impl_->Get(id);
+  if (node == nullptr) return -ENOENT;
+  int rc = impl_->CopyUpForWrite(node, true);
+  if (rc != 0) return rc;
+  if (setxattr(ProcPath(node->layers[0].fd.get()).c_str(), name.c_str(), value.data(), value.size(), flags) != 0) {
+    return NegErrno();
+  }
+  return 0;
+}
+
+int UnionFs::RemoveXattr(NodeId id, const std::string& name) {
+  std::lock_guard lock(impl_->mu);
+  Node* node = impl_->Get(id);
+  if (node == nullptr) return -ENOENT;
+  int rc = impl_->CopyUpForWrite(node, true);
+  if (rc != 0) return rc;
+  if (removexattr(ProcPath(node->layers[0].fd.get()).c_str(), name.c_str()) != 0) return NegErrno();
+  return 0;
+}
+
+int UnionFs::ResolvePath(std::string_view path, NodeId* out) {
+  std::lock_guard lock(impl_->mu);
+  NodeId current = kRootNode;
+  for (const std::string& part : Split(path, '/')) {
+    if (part.empty() || part == ".") continue;
+    Node* dir = impl_->Get(current);
+    Resolution r;
+    int rc = impl_->ResolveIn(dir, part, &r);
+    if (rc != 0) return rc;
+    if (!r.found) return -ENOENT;
+    current = impl_->AddNode(current, part, std::move(r), 1)->id;
+  }
+  *out = current;
+  return 0;
+}
+
+int UnionFs::TopBranch(NodeId id) {
+  std::lock_guard lock(impl_->mu);
+  Node* node = impl_->Get(id);
+  if (node == nullptr) return -ENOENT;
+  return node->layers[0].branch;
+}
+
+size_t UnionFs::NodeCount() {
+  std::lock_guard lock(impl_->mu);
+  return impl_->nodes.size();
+}
+
+}  // namespace cairn::unionfs
