@@ -76,8 +76,8 @@ std::string JoinPath(std::string_view parent, std::string_view field) {
 
 std::string ClosestName(std::string_view word, const std::vector<std::string_view>& candidates) {
   std::string lowered = Lower(word);
-  // A typo is at most a third of the word wrong, and never more than 3 edits.
-  size_t limit = std::clamp<size_t>(word.size() / 3, 1, 3);
+  // A typo is a couple of edits, up to a third of a long word, never more than 3.
+  size_t limit = std::clamp<size_t>(word.size() / 3, 2, 3);
   std::string best;
   size_t best_distance = limit + 1;
   for (std::string_view candidate : candidates) {
@@ -205,8 +205,10 @@ Result<YamlMap> YamlValue::Map(const std::vector<std::string_view>& known_fields
       }
       return ConfigError(key_location, path_, what);
     }
-    // A null value has no position of its own in some yaml-cpp versions: use the key's.
-    YamlValue value(it->second, field_path, LocationOf(it->second.Mark(), key_location));
+    // An empty value ("name:") is positioned by yaml-cpp at the next token, often on the next
+    // line; the key is where the reader should look.
+    SourceLocation value_location = it->second.IsNull() ? key_location : LocationOf(it->second.Mark(), key_location);
+    YamlValue value(it->second, field_path, std::move(value_location));
     map.entries_.push_back(YamlMap::Entry{std::move(key), key_location, std::move(value)});
   }
   return map;
