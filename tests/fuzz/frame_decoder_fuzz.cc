@@ -7,6 +7,8 @@
 #include <string>
 #include <string_view>
 
+#include <google/protobuf/stubs/logging.h>
+
 #include "cairn/net/frame.h"
 
 namespace {
@@ -24,6 +26,12 @@ void CheckReencodes(const cairn::proto::Frame& frame) {
 }
 
 }  // namespace
+
+// Protobuf logs every invalid UTF-8 string field it rejects; that is expected here and only noise.
+extern "C" int LLVMFuzzerInitialize(int*, char***) {
+  google::protobuf::SetLogHandler(nullptr);
+  return 0;
+}
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size == 0) return 0;

@@ -1,0 +1,381 @@
+#include "cairn/net/client.h"
+
+#include <future>
+#include <mutex>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include <boost/asio.hpp>
+
+#include "cairn/common/logging.h"
+#include "cairn/common/strings.h"
+#include "cairn/net/backoff.h"
+#include "connection.h"
+
+namespace cairn::net {
+namespace internal {
+
+using boost::asio::ip::tcp;
+
+class ClientCore : public std::enable_shared_from_this<ClientCore> {
+ public:
+  ClientCore(boost::asio::io_context& io, ClientOptions options);
+
+  void Call(const std::string& method, std::string payload, Duration timeout, CallCallback done);
+  Status Send(const std::string& method, std::string payload);
+  void Close();
+  bool connected() const {
+    std::lock_guard lock(mu_);
+    return state_ == State::kConnected;
+  }
+  const std::string& address() const { return options_.address; }
+
+ private:
+  enum class State { kIdle, kConnecting, kConnected, kBackoff, kClosed };
+
+  struct Pending {
+    CallCallback done;
+    std::unique_ptr<boost::asio::steady_timer> deadline;
+  };
+  using Failures = std::vector<std::pair<CallCallback, Status>>;
+
+  // Queues or writes an encoded frame, connecting first if idle. Error when it cannot be sent now.
+  Status SubmitLocked(std::string encoded);  // REQUIRES: mu_
+  void StartConnectLocked();                 // REQUIRES: mu_
+  void ConnectToLocked(const tcp::endpoint& endpoint);  // REQUIRES: mu_
+  void OnResolved(uint64_t attempt, boost::system::error_code error, tcp::resolver::results_type results);
+  void OnConnected(uint64_t attempt, boost::system::error_code error);
+  void OnConnectTimeout(uint64_t attempt, boost::system::error_code error);
+  // Gives up on the current attempt: fails every pending call and schedules a retry.
+  Failures ConnectFailedLocked(const Status& reason);  // REQUIRES: mu_
+  void OnBackoffDone(uint64_t attempt, boost::system::error_code error);
+  void OnFrame(Connection& connection, proto::Frame frame);
+  void OnConnectionClosed(Connection& connection, const Status& reason);
+  void ExpireCall(uint64_t call_id, boost::system::error_code error);
+  Failures TakeAllPendingLocked(const Status& status);  // REQUIRES: mu_
+  // Runs callbacks later on the io_context, so they never run inside a caller's Call/Close.
+  void PostFailures(Failures failures);
+  void PostFailure(CallCallback done, Status status);
+
+  boost::asio::io_context& io_;
+  const ClientOptions options_;
+  Result<HostPort> target_;  // options_.address, parsed once
+
+  mutable std::mutex mu_;
+  State state_ = State::kIdle;                          // GUARDED_BY(mu_)
+  uint64_t attempt_ = 0;                                // GUARDED_BY(mu_): tags handlers of one attempt
+  tcp::resolver resolver_;                              // GUARDED_BY(mu_)
+  tcp::socket connecting_;                              // GUARDED_BY(mu_)
+  boost::asio::steady_timer connect_timer_;             // GUARDED_BY(mu_)
+  boost::asio::steady_timer backoff_timer_;             // GUARDED_BY(mu_)
+  Backoff backoff_;                                     // GUARDED_BY(mu_)
+  std::shared_ptr<Random> random_;                      // GUARDED_BY(mu_)
+  std::shared_ptr<Connection> connection_;              // GUARDED_BY(mu_)
+  std::vector<std::string> waiting_;                    // GUARDED_BY(mu_): frames waiting for a connection
+  std::unordered_map<uint64_t, Pending> pending_;       // GUARDED_BY(mu_)
+  uint64_t next_call_id_ = 1;                           // GUARDED_BY(mu_)
+  Status last_error_;                                   // GUARDED_BY(mu_)
+  Status hello_rejected_;                               // GUARDED_BY(mu_)
+};
+
+ClientCore::ClientCore(boost::asio::io_context& io, ClientOptions options)
+    : io_(io),
+      options_(std::move(options)),
+      target_(ParseHostPort(options_.address)),
+      resolver_(io),
+      connecting_(io),
+      connect_timer_(io),
+      backoff_timer_(io),
+      backoff_(options_.initial_backoff, options_.max_backoff),
+      random_(options_.random ? options_.random : std::make_shared<Random>(SystemRandom().Next())) {}
+
+void ClientCore::PostFailure(CallCallback done, Status status) {
+  boost::asio::post(io_, [done = std::move(done), status = std::move(status)] { done(status); });
+}
+
+void ClientCore::PostFailures(Failures failures) {
+  for (auto& [done, status] : failures) PostFailure(std::move(done), std::move(status));
+}
+
+ClientCore::Failures ClientCore::TakeAllPendingLocked(const Status& status) {
+  Failures failures;
+  failures.reserve(pending_.size());
+  for (auto& [id, pending] : pending_) failures.emplace_back(std::move(pending.done), status);
+  pending_.clear();  // destroying the timers cancels them
+  waiting_.clear();
+  return failures;
+}
+
+void ClientCore::Call(const std::string& method, std::string payload, Duration timeout, CallCallback done) {
+  if (!target_.ok()) return PostFailure(std::move(done), target_.status());
+  if (timeout <= Duration::zero()) return PostFailure(std::move(done), DeadlineExceededError("timeout <= 0"));
+  proto::Frame frame;
+  frame.set_kind(proto::Frame::REQUEST);
+  frame.set_method(method);
+  frame.set_payload(std::move(payload));
+  std::lock_guard lock(mu_);
+  uint64_t call_id = next_call_id_++;
+  frame.set_call_id(call_id);
+  std::string encoded;
+  Status status = AppendEncodedFrame(frame, &encoded, options_.max_frame_size);
+  if (status.ok()) status = SubmitLocked(std::move(encoded));
+  if (!status.ok()) return PostFailure(std::move(done), status.WithContext(method));
+  auto deadline = std::make_unique<boost::asio::steady_timer>(io_, timeout);
+  deadline->async_wait([weak = weak_from_this(), call_id](boost::system::error_code error) {
+    if (auto self = weak.lock()) self->ExpireCall(call_id, error);
+  });
+  pending_.emplace(call_id, Pending{std::move(done), std::move(deadline)});
+}
+
+Status ClientCore::Send(const std::string& method, std::string payload) {
+  if (!target_.ok()) return target_.status();
+  proto::Frame frame;
+  frame.set_kind(proto::Frame::ONEWAY);
+  frame.set_method(method);
+  frame.set_payload(std::move(payload));
+  std::string encoded;
+  CAIRN_RETURN_IF_ERROR(AppendEncodedFrame(frame, &encoded, options_.max_frame_size));
+  std::lock_guard lock(mu_);
+  return SubmitLocked(std::move(encoded));
+}
+
+Status ClientCore::SubmitLocked(std::string encoded) {
+  switch (state_) {
+    case State::kClosed:
+      return CancelledError("client for " + options_.address + " is closed");
+    case State::kBackoff:
+      return UnavailableError("not connected to " + options_.address + ": " + last_error_.ToString());
+    case State::kConnected:
+      if (connection_->Write(std::move(encoded))) return Status::Ok();
+      // Closed under us; its on_close will move us to kBackoff.
+      return UnavailableError("connection to " + options_.address + " closed");
+    case State::kIdle:
+      StartConnectLocked();
+      [[fallthrough]];
+    case State::kConnecting:
+      waiting_.push_back(std::move(encoded));
+      return Status::Ok();
+  }
+  return InternalError("unreachable client state");
+}
+
+void ClientCore::StartConnectLocked() {
+  state_ = State::kConnecting;
+  uint64_t attempt = ++attempt_;
+  const HostPort& target = *target_;
+  boost::system::error_code error;
+  auto ip = boost::asio::ip::make_address(target.host, error);
+  if (!error) return ConnectToLocked(tcp::endpoint(ip, target.port));
+  resolver_.async_resolve(target.host, std::to_string(target.port),
+                          [weak = weak_from_this(), attempt](boost::system::error_code e, tcp::resolver::results_type r) {
+                            if (auto self = weak.lock()) self->OnResolved(attempt, e, std::move(r));
+                          });
+}
+
+void ClientCore::OnResolved(uint64_t attempt, boost::system::error_code error, tcp::resolver::results_type results) {
+  Failures failures;
+  {
+    std::lock_guard lock(mu_);
+    if (attempt != attempt_ || state_ != State::kConnecting) return;
+    if (error || results.empty()) {
+      failures = ConnectFailedLocked(UnavailableError("resolve " + options_.address + ": " + error.message()));
+    } else {
+      ConnectToLocked(results.begin()->endpoint());
+    }
+  }
+  PostFailures(std::move(failures));
+}
+
+void ClientCore::ConnectToLocked(const tcp::endpoint& endpoint) {
+  uint64_t attempt = attempt_;
+  connecting_ = tcp::socket(io_);
+  connecting_.async_connect(endpoint, [weak = weak_from_this(), attempt](boost::system::error_code error) {
+    if (auto self = weak.lock()) self->OnConnected(attempt, error);
+  });
+  connect_timer_.expires_after(options_.connect_timeout);
+  connect_timer_.async_wait([weak = weak_from_this(), attempt](boost::system::error_code error) {
+    if (auto self = weak.lock()) self->OnConnectTimeout(attempt, error);
+  });
+}
+
+void ClientCore::OnConnectTimeout(uint64_t attempt, boost::system::error_code error) {
+  Failures failures;
+  {
+    std::lock_guard lock(mu_);
+    if (error || attempt != attempt_ || state_ != State::kConnecting) return;
+    boost::system::error_code ignored;
+    connecting_.close(ignored);
+    resolver_.cancel();
+    failures = ConnectFailedLocked(UnavailableError("connect to " + options_.address + " timed out"));
+  }
+  PostFailures(std::move(failures));
+}
+
+ClientCore::Failures ClientCore::ConnectFailedLocked(const Status& reason) {
+  ++attempt_;  // handlers of the failed attempt that are still queued become stale
+  last_error_ = reason;
+  Failures failures = TakeAllPendingLocked(reason);
+  state_ = State::kBackoff;
+  Duration delay = backoff_.Next(*random_);
+  log::Debug("net.reconnect_scheduled", "peer", options_.address, "reason", reason,
+             "delay_ms", std::chrono::duration_cast<std::chrono::milliseconds>(delay).count());
+  uint64_t attempt = attempt_;
+  backoff_timer_.expires_after(delay);
+  backoff_timer_.async_wait([weak = weak_from_this(), attempt](boost::system::error_code error) {
+    if (auto self = weak.lock()) self->OnBackoffDone(attempt, error);
+  });
+  return failures;
+}
+
+void ClientCore::OnBackoffDone(uint64_t attempt, boost::system::error_code error) {
+  std::lock_guard lock(mu_);
+  if (error || attempt != attempt_ || state_ != State::kBackoff) return;
+  StartConnectLocked();
+}
+
+void ClientCore::OnConnected(uint64_t attempt, boost::system::error_code error) {
+  Failures failures;
+  {
+    std::lock_guard lock(mu_);
+    if (attempt != attempt_ || state_ != State::kConnecting) return;
+    connect_timer_.cancel();
+    if (error) {
+      failures = ConnectFailedLocked(UnavailableError("connect to " + options_.address + ": " + error.message()));
+    } else {
+      std::weak_ptr<ClientCore> weak = weak_from_this();
+      Connection::Callbacks callbacks{
+          .on_frame = [weak](Connection& c, proto::Frame f) { if (auto s = weak.lock()) s->OnFrame(c, std::move(f)); },
+          .on_close = [weak](Connection& c, const Status& r) { if (auto s = weak.lock()) s->OnConnectionClosed(c, r); },
+      };
+      connection_ = std::make_shared<Connection>(std::move(connecting_), options_.address, options_.max_frame_size,
+                                                 std::move(callbacks));
+      connecting_ = tcp::socket(io_);
+      state_ = State::kConnected;
+      hello_rejected_ = Status::Ok();
+      backoff_.Reset();
+      if (options_.make_hello) {
+        proto::Frame hello;
+        hello.set_kind(proto::Frame::HELLO);
+        hello.set_payload(options_.make_hello());
+        (void)connection_->WriteFrame(hello);
+      }
+      for (std::string& frame : waiting_) connection_->Write(std::move(frame));
+      waiting_.clear();
+      connection_->Start();
+      log::Debug("net.connected", "peer", options_.address);
+    }
+  }
+  PostFailures(std::move(failures));
+}
+
+void ClientCore::OnFrame(Connection& connection, proto::Frame frame) {
+  if (frame.kind() == proto::Frame::HELLO) {
+    Status verdict = StatusFromProto(frame.status());
+    if (!verdict.ok()) {
+      std::lock_guard lock(mu_);
+      hello_rejected_ = verdict.WithContext("server " + options_.address + " rejected HELLO");
+    }
+    return;
+  }
+  if (frame.kind() != proto::Frame::RESPONSE) {
+    log::Warn("net.protocol_error", "peer", connection.peer(), "error",
+              "unexpected frame kind " + proto::Frame::Kind_Name(frame.kind()));
+    connection.Close(CorruptionError("unexpected frame kind from server"));
+    return;
+  }
+  CallCallback done;
+  {
+    std::lock_guard lock(mu_);
+    auto it = pending_.find(frame.call_id());
+    if (it == pending_.end()) return;  // timed out already, or a stray id
+    done = std::move(it->second.done);
+    pending_.erase(it);
+  }
+  Status status = StatusFromProto(frame.status());
+  if (status.ok()) {
+    done(std::move(*frame.mutable_payload()));
+  } else {
+    done(status);
+  }
+}
+
+void ClientCore::OnConnectionClosed(Connection& connection, const Status& reason) {
+  Failures failures;
+  {
+    std::lock_guard lock(mu_);
+    if (connection_.get() != &connection) return;
+    connection_.reset();
+    if (state_ == State::kClosed) return;
+    Status why = hello_rejected_.ok() ? reason : hello_rejected_;
+    if (why.code() != StatusCode::kUnauthenticated && why.code() != StatusCode::kUnavailable) {
+      why = UnavailableError(why.ToString());
+    }
+    log::Info("net.connection_lost", "peer", options_.address, "reason", why);
+    failures = ConnectFailedLocked(why);
+  }
+  PostFailures(std::move(failures));
+}
+
+void ClientCore::ExpireCall(uint64_t call_id, boost::system::error_code error) {
+  if (error) return;  // cancelled: answered or closed
+  CallCallback done;
+  {
+    std::lock_guard lock(mu_);
+    auto it = pending_.find(call_id);
+    if (it == pending_.end()) return;
+    done = std::move(it->second.done);
+    pending_.erase(it);
+  }
+  done(DeadlineExceededError("no response from " + options_.address + " within the deadline"));
+}
+
+void ClientCore::Close() {
+  Failures failures;
+  std::shared_ptr<Connection> connection;
+  {
+    std::lock_guard lock(mu_);
+    if (state_ == State::kClosed) return;
+    state_ = State::kClosed;
+    ++attempt_;
+    failures = TakeAllPendingLocked(CancelledError("client for " + options_.address + " closed"));
+    boost::system::error_code ignored;
+    connecting_.close(ignored);
+    resolver_.cancel();
+    connect_timer_.cancel();
+    backoff_timer_.cancel();
+    connection = std::move(connection_);
+  }
+  if (connection) connection->Close(CancelledError("client closed"));
+  PostFailures(std::move(failures));
+}
+
+}  // namespace internal
+
+Client::Client(boost::asio::io_context& io, ClientOptions options)
+    : core_(std::make_shared<internal::ClientCore>(io, std::move(options))) {}
+
+Client::~Client() { core_->Close(); }
+
+void Client::Call(const std::string& method, std::string payload, Duration timeout, CallCallback done) {
+  core_->Call(method, std::move(payload), timeout, std::move(done));
+}
+
+Result<std::string> Client::CallSync(const std::string& method, std::string payload, Duration timeout) {
+  auto promise = std::make_shared<std::promise<Result<std::string>>>();
+  auto future = promise->get_future();
+  core_->Call(method, std::move(payload), timeout,
+              [promise](Result<std::string> result) { promise->set_value(std::move(result)); });
+  // The deadline timer answers in time while the io_context runs; the margin covers a stalled one.
+  if (future.wait_for(timeout + std::chrono::seconds(5)) != std::future_status::ready) {
+    return DeadlineExceededError("no answer from " + core_->address() + " (is the io_context running?)");
+  }
+  return future.get();
+}
+
+Status Client::Send(const std::string& method, std::string payload) { return core_->Send(method, std::move(payload)); }
+void Client::Close() { core_->Close(); }
+bool Client::connected() const { return core_->connected(); }
+const std::string& Client::address() const { return core_->address(); }
+
+}  // namespace cairn::net
