@@ -1,0 +1,51 @@
+// Supervisor: the heart of clusterd. It owns one host's services and starts and stops them in
+// order. Today that is the data directory lock and the peer listener; the coordination store,
+// bricks, mounts and containers are added here as they land.
+//
+// Threading: Start() and Stop() are called from one thread (clusterd's main thread, or an
+// io_context handler); the services themselves run on the io_context the caller runs.
+#pragma once
+
+#include <memory>
+
+#include <boost/asio/io_context.hpp>
+
+#include "cairn/common/status.h"
+#include "cairn/config/node_config.h"
+#include "cairn/supervisor/data_dir.h"
+
+namespace cairn::supervisor {
+
+class Supervisor {
+ public:
+  // config must come from config::LoadNodeConfig (already validated). io must outlive this object.
+  Supervisor(boost::asio::io_context& io, config::NodeConfig config);
+  // Stops if still running.
+  ~Supervisor();
+  Supervisor(const Supervisor&) = delete;
+  Supervisor& operator=(const Supervisor&) = delete;
+
+  // Prepares the data dir (creates, checks writable, locks), starts the listeners and logs
+  // event=clusterd.started with the name and the bound addresses. On error nothing is left running.
+  // Errors: those of PrepareDataDir and of the listeners (IoError when a port is taken);
+  // FailedPrecondition when called twice.
+  Status Start();
+
+  // Stops every service in reverse start order and logs event=clusterd.stopped. Idempotent; a
+  // no-op when Start() never succeeded.
+  void Stop();
+
+  bool running() const { return running_; }
+  const config::NodeConfig& config() const { return config_; }
+
+ private:
+  Status StartPeerListener();
+
+  boost::asio::io_context& io_;
+  config::NodeConfig config_;
+  DataDirLock data_dir_lock_;
+  bool started_ = false;  // Start() was called (success or not)
+  bool running_ = false;
+};
+
+}  // namespace cairn::supervisor
