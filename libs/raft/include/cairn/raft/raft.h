@@ -170,8 +170,10 @@ class RawNode {
   // Proposes a command. Error kUnavailable if the proposal is dropped (no known leader, leader
   // transfer in progress, forwarding disabled); a success does NOT mean it will commit.
   Status Propose(std::string data);
-  // Proposes a membership change. The leader drops it (as a no-op entry) while a previous conf change
-  // is not yet applied, or if it would leave no voters. Watch committed entries to learn the outcome.
+  // Proposes a membership change (add learner, promote = ADD_NODE on a learner, remove). On the
+  // leader: kFailedPrecondition while a previous conf change is not yet applied, or if it would remove
+  // the last voter. A follower forwards it and a refusal at the leader is silent: watch committed
+  // entries to learn the outcome.
   Status ProposeConfChange(const ConfChange& change);
   // Feeds a message from a peer. Local-only message types are rejected with kInvalidArgument.
   Status Step(const Message& message);
@@ -203,7 +205,13 @@ class RawNode {
   std::unique_ptr<RaftImpl> raft_;
   SoftState prev_soft_;
   HardState prev_hard_;
-  std::optional<Ready> pending_;  // the Ready handed out and not yet advanced
+  struct Handed {  // what Advance() needs from the Ready handed out and not yet advanced
+    std::optional<HardState> hard_state;
+    uint64_t last_entry_index = 0, last_entry_term = 0;
+    uint64_t snapshot_index = 0;
+    uint64_t applied_to = 0;
+  };
+  std::optional<Handed> pending_;
 };
 
 // Helpers for building entries/changes.
