@@ -1,0 +1,106 @@
+#include "cli.h"
+
+#include <cstdlib>
+#include <exception>
+#include <ostream>
+
+#include "cairn/common/logging.h"
+#include "commands.h"
+
+namespace cairn::clusterctl {
+namespace {
+
+constexpr const char* kDefaultEndpoint = "127.0.0.1:2379";
+
+std::string DefaultEndpoints() {
+  const char* from_env = std::getenv("CAIRN_ENDPOINTS");
+  return from_env != nullptr && *from_env != '\0' ? from_env : kDefaultEndpoint;
+}
+
+// CLI11 validators return an empty string for "fine" or the error text.
+std::string CheckEndpoints(const std::string& text) {
+  GlobalOptions options;
+  options.endpoints = text;
+  auto parsed = options.EndpointList();
+  return parsed.ok() ? std::string() : parsed.status().message();
+}
+
+std::string CheckDuration(const std::string& text) {
+  auto parsed = ParseDuration(text);
+  return parsed.ok() ? std::string() : parsed.status().message();
+}
+
+void AddGlobalOptions(CLI::App& app, GlobalOptions& globals) {
+  app.add_option("--endpoints", globals.endpoints,
+                 "comma-separated host:port of cluster members' client API (env CAIRN_ENDPOINTS)")
+      ->check(CheckEndpoints)
+      ->capture_default_str();
+  app.add_option("-o,--output", globals.output, "output format")
+      ->check(CLI::IsMember({"table", "json", "yaml"}))
+      ->capture_default_str();
+  app.add_option("--timeout", globals.timeout, "how long to wait for the cluster, e.g. 500ms, 10s")
+      ->check(CheckDuration)
+      ->capture_default_str();
+}
+
+void AddAllCommands(CLI::App& root, Context& context) { AddConfigCommands(root, context); }
+
+}  // namespace
+
+OutputFormat GlobalOptions::output_format() const {
+  if (output == "json") return OutputFormat::kJson;
+  if (output == "yaml") return OutputFormat::kYaml;
+  return OutputFormat::kTable;
+}
+
+Result<std::vector<HostPort>> GlobalOptions::EndpointList() const {
+  std::vector<HostPort> list;
+  for (const std::string& part : Split(endpoints, ',')) {
+    std::string_view trimmed = Trim(part);
+    if (trimmed.empty()) continue;
+    auto parsed = ParseHostPort(trimmed);
+    if (!parsed.ok()) return InvalidArgumentError("endpoint " + parsed.status().message());
+    list.push_back(*parsed);
+  }
+  if (list.empty()) return InvalidArgumentError("no endpoints given (e.g. --endpoints 127.0.0.1:2379)");
+  return list;
+}
+
+std::chrono::nanoseconds GlobalOptions::TimeoutDuration() const {
+  return ParseDuration(timeout).value_or(std::chrono::seconds(5));
+}
+
+std::string JsonString(std::string_view text) { return "\"" + log::JsonEscape(text) + "\""; }
+
+int Main(int argc, char** argv, std::ostream& out, std::ostream& err) {
+  Context context;
+  context.out = &out;
+  context.err = &err;
+  context.globals.endpoints = DefaultEndpoints();
+
+  CLI::App app{"clusterctl: control a Cairn cluster (store, volumes, union images, containers).", "clusterctl"};
+  app.set_version_flag("--version", std::string("clusterctl ") + CAIRN_VERSION);
+  // Global options may also follow the verb: "clusterctl config check f.yaml -o json".
+  app.fallthrough();
+  app.require_subcommand(1);
+  AddGlobalOptions(app, context.globals);
+  AddAllCommands(app, context);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& error) {
+    int code = app.exit(error, out, err);  // prints help, version, or the error with a hint
+    return code == 0 ? kExitOk : kExitUsage;
+  }
+  if (!context.action) {
+    err << "clusterctl: no command given; see clusterctl --help\n";
+    return kExitUsage;
+  }
+  try {
+    return context.action();
+  } catch (const std::exception& e) {
+    err << "clusterctl: unexpected error: " << e.what() << "\n";
+    return kExitFailed;
+  }
+}
+
+}  // namespace cairn::clusterctl

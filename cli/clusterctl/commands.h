@@ -1,0 +1,11 @@
+// One Add...Commands function per verb group, each defined in its own NAME_commands.cc.
+// Add a group: write the file, declare its function here, call it in AddAllCommands (cli.cc).
+#pragma once
+
+#include "cli.h"
+
+namespace cairn::clusterctl {
+
+void AddConfigCommands(CLI::App& root, Context& context);  // config_commands.cc
+
+}  // namespace cairn::clusterctl
