@@ -1,0 +1,134 @@
+#include "subprocess.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+
+extern char** environ;
+
+namespace cairn::test_support {
+namespace {
+
+void CloseFd(int& fd) {
+  if (fd >= 0) ::close(fd);
+  fd = -1;
+}
+
+}  // namespace
+
+Subprocess::Subprocess(const std::string& path, const std::vector<std::string>& args,
+                       const std::vector<std::string>& extra_env) {
+  int out_pipe[2];
+  int err_pipe[2];
+  if (::pipe2(out_pipe, O_CLOEXEC) != 0) return;
+  if (::pipe2(err_pipe, O_CLOEXEC) != 0) {
+    ::close(out_pipe[0]);
+    ::close(out_pipe[1]);
+    return;
+  }
+  // Build argv and envp before fork: the child may only call async-signal-safe functions.
+  std::vector<std::string> env_strings;
+  for (char** e = environ; *e != nullptr; ++e) env_strings.emplace_back(*e);
+  env_strings.insert(env_strings.end(), extra_env.begin(), extra_env.end());
+  std::vector<char*> argv;
+  argv.push_back(const_cast<char*>(path.c_str()));
+  for (const std::string& arg : args) argv.push_back(const_cast<char*>(arg.c_str()));
+  argv.push_back(nullptr);
+  std::vector<char*> envp;
+  for (std::string& entry : env_strings) envp.push_back(entry.data());
+  envp.push_back(nullptr);
+
+  pid_ = ::fork();
+  if (pid_ == 0) {
+    ::dup2(out_pipe[1], STDOUT_FILENO);
+    ::dup2(err_pipe[1], STDERR_FILENO);
+    ::execve(path.c_str(), argv.data(), envp.data());
+    ::_exit(127);
+  }
+  ::close(out_pipe[1]);
+  ::close(err_pipe[1]);
+  out_fd_ = out_pipe[0];
+  err_fd_ = err_pipe[0];
+  if (pid_ < 0) {
+    CloseFd(out_fd_);
+    CloseFd(err_fd_);
+  }
+}
+
+Subprocess::~Subprocess() {
+  if (pid_ > 0 && !reaped_) {
+    ::kill(pid_, SIGKILL);
+    int status = 0;
+    ::waitpid(pid_, &status, 0);
+  }
+  CloseFd(out_fd_);
+  CloseFd(err_fd_);
+}
+
+bool Subprocess::ReadSome(std::chrono::steady_clock::time_point deadline) {
+  pollfd fds[2] = {{out_fd_, POLLIN, 0}, {err_fd_, POLLIN, 0}};
+  if (out_fd_ < 0 && err_fd_ < 0) return false;
+  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+  if (left.count() <= 0) return false;
+  int ready = ::poll(fds, 2, static_cast<int>(left.count()));
+  if (ready < 0 && errno == EINTR) return true;
+  if (ready <= 0) return false;
+  int* fd_of[2] = {&out_fd_, &err_fd_};
+  std::string* text_of[2] = {&out_, &err_};
+  for (int i = 0; i < 2; ++i) {
+    if (fds[i].revents == 0 || *fd_of[i] < 0) continue;
+    char buffer[4096];
+    ssize_t n = ::read(*fd_of[i], buffer, sizeof buffer);
+    if (n > 0) {
+      text_of[i]->append(buffer, static_cast<size_t>(n));
+    } else if (n == 0 || errno != EINTR) {
+      CloseFd(*fd_of[i]);
+    }
+  }
+  return true;
+}
+
+bool Subprocess::WaitForOutput(const std::string& text, std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (true) {
+    if (out_.find(text) != std::string::npos || err_.find(text) != std::string::npos) return true;
+    if (!ReadSome(deadline)) return false;
+  }
+}
+
+void Subprocess::Signal(int signal_number) {
+  if (pid_ > 0 && !reaped_) ::kill(pid_, signal_number);
+}
+
+int Subprocess::WaitForExit(std::chrono::milliseconds timeout) {
+  if (pid_ <= 0) return -1;
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (ReadSome(deadline)) {
+  }
+  if (out_fd_ >= 0 || err_fd_ >= 0) return -1;  // deadline passed with the streams still open
+  // Both streams closed: the child has exited or is about to; waitpid returns promptly.
+  int status = 0;
+  if (::waitpid(pid_, &status, 0) != pid_) return -1;
+  reaped_ = true;
+  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+  return -1;
+}
+
+RunResult RunProcess(const std::string& path, const std::vector<std::string>& args,
+              const std::vector<std::string>& extra_env) {
+  Subprocess process(path, args, extra_env);
+  RunResult result;
+  result.exit_code = process.WaitForExit(std::chrono::seconds(20));
+  result.out = process.out();
+  result.err = process.err();
+  return result;
+}
+
+}  // namespace cairn::test_support

@@ -1,0 +1,60 @@
+// A child process with its stdout and stderr captured, for tests that run the real binaries.
+// Every wait takes a deadline; nothing sleeps. The destructor kills (SIGKILL) and reaps a child
+// that is still running, so a failing test leaves no process behind.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+namespace cairn::test_support {
+
+class Subprocess {
+ public:
+  // Starts path with args (argv[0] is path). extra_env entries are "NAME=value" added to ours.
+  Subprocess(const std::string& path, const std::vector<std::string>& args,
+             const std::vector<std::string>& extra_env = {});
+  ~Subprocess();
+  Subprocess(const Subprocess&) = delete;
+  Subprocess& operator=(const Subprocess&) = delete;
+
+  bool started() const { return pid_ > 0; }
+
+  // Reads output until text appears in stdout or stderr, or the deadline passes, or both close.
+  // True when the text appeared.
+  bool WaitForOutput(const std::string& text, std::chrono::milliseconds timeout);
+
+  // Sends a signal (no-op once reaped).
+  void Signal(int signal_number);
+
+  // Reads until both streams close, then reaps. Returns the exit code, 128+N for death by signal
+  // N, or -1 when the deadline passed (the child is then still running; the destructor kills it).
+  int WaitForExit(std::chrono::milliseconds timeout);
+
+  const std::string& out() const { return out_; }
+  const std::string& err() const { return err_; }
+
+ private:
+  // One poll round; false when both streams are closed or the deadline passed.
+  bool ReadSome(std::chrono::steady_clock::time_point deadline);
+
+  pid_t pid_ = -1;
+  int out_fd_ = -1;
+  int err_fd_ = -1;
+  bool reaped_ = false;
+  std::string out_;
+  std::string err_;
+};
+
+// Runs to completion (deadline 20 s); returns the exit code and fills out/err.
+struct RunResult {
+  int exit_code = -1;
+  std::string out;
+  std::string err;
+};
+RunResult RunProcess(const std::string& path, const std::vector<std::string>& args,
+              const std::vector<std::string>& extra_env = {});
+
+}  // namespace cairn::test_support
