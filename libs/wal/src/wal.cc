@@ -363,6 +363,7 @@ Status Wal::Close() {
   Status status = failed_.ok() ? Sync() : failed_;
   Status closed = file_->Close();
   file_.reset();
+  lock_.reset();
   return status.ok() ? closed : status;
 }
 

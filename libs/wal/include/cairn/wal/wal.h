@@ -115,7 +115,8 @@ class Wal {
   // Errors: FailedPrecondition when snapshot.index <= SnapshotIndex(); I/O errors.
   Status SaveSnapshot(const Snapshot& snapshot);
 
-  // Syncs what is pending and closes the segment. Further calls fail with FailedPrecondition.
+  // Syncs what is pending, closes the segment and releases dir/LOCK. Further calls fail with
+  // FailedPrecondition.
   Status Close();
 
   uint64_t LastIndex() const { return last_index_; }
