@@ -821,12 +821,12 @@ int UnionFs::Link(NodeId id, NodeId new_parent_id, std::string_view new_name, En
   Node* node = impl_->Get(id);
   Node* parent = impl_->Get(new_parent_id);
   if (node == nullptr || parent == nullptr) return -ENOENT;
-  if (node->is_dir) return -EPERM;
   if (IsReserved(new_name)) return -EPERM;
   Resolution r;
   int rc = impl_->ResolveIn(parent, new_name, &r);
   if (rc != 0) return rc;
-  if (r.found) return -EEXIST;
+  if (r.found) return -EEXIST;  // checked before the directory test, as the VFS does
+  if (node->is_dir) return -EPERM;
   rc = impl_->CopyUpForWrite(node, true);
   if (rc != 0) return rc;
   int branch = node->layers[0].branch;

@@ -24,10 +24,20 @@ class PathOps {
 
   int Node(const std::string& path, NodeId* node) { return fs_->ResolvePath(path, node); }
 
+  // Resolves a parent directory as the kernel does: a file on the way or at the end is ENOTDIR.
+  int Dir(const std::string& path, NodeId* node) {
+    int rc = fs_->ResolvePath(path, node);
+    if (rc != 0) return rc;
+    struct stat st;
+    rc = fs_->GetAttr(*node, &st);
+    if (rc != 0) return rc;
+    return S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
+  }
+
   int Write(const std::string& path, const std::string& data, bool append) {
     auto [dir, name] = SplitPath(path);
     NodeId parent, node;
-    int rc = fs_->ResolvePath(dir, &parent);
+    int rc = Dir(dir, &parent);
     if (rc != 0) return rc;
     int fd = -1;
     Entry entry;
@@ -61,7 +71,7 @@ class PathOps {
   int Mkdir(const std::string& path, mode_t mode = 0755) {
     auto [dir, name] = SplitPath(path);
     NodeId parent;
-    int rc = fs_->ResolvePath(dir, &parent);
+    int rc = Dir(dir, &parent);
     if (rc != 0) return rc;
     Entry entry;
     return fs_->Mkdir(parent, name, mode, Caller{}, &entry);
@@ -74,9 +84,9 @@ class PathOps {
     auto [from_dir, from_name] = SplitPath(from);
     auto [to_dir, to_name] = SplitPath(to);
     NodeId from_parent, to_parent;
-    int rc = fs_->ResolvePath(from_dir, &from_parent);
+    int rc = Dir(from_dir, &from_parent);
     if (rc != 0) return rc;
-    rc = fs_->ResolvePath(to_dir, &to_parent);
+    rc = Dir(to_dir, &to_parent);
     if (rc != 0) return rc;
     return fs_->Rename(from_parent, from_name, to_parent, to_name, 0);
   }
@@ -106,7 +116,7 @@ class PathOps {
     int rc = fs_->ResolvePath(from, &node);
     if (rc != 0) return rc;
     auto [dir, name] = SplitPath(to);
-    rc = fs_->ResolvePath(dir, &parent);
+    rc = Dir(dir, &parent);
     if (rc != 0) return rc;
     Entry entry;
     return fs_->Link(node, parent, name, &entry);
@@ -115,7 +125,7 @@ class PathOps {
   int Symlink(const std::string& target, const std::string& path) {
     auto [dir, name] = SplitPath(path);
     NodeId parent;
-    int rc = fs_->ResolvePath(dir, &parent);
+    int rc = Dir(dir, &parent);
     if (rc != 0) return rc;
     Entry entry;
     return fs_->Symlink(parent, name, target, Caller{}, &entry);
@@ -136,7 +146,7 @@ class PathOps {
   int Call(const std::string& path, F f) {
     auto [dir, name] = SplitPath(path);
     NodeId parent;
-    int rc = fs_->ResolvePath(dir, &parent);
+    int rc = Dir(dir, &parent);
     if (rc != 0) return rc;
     return f(parent, name);
   }
