@@ -1,8 +1,21 @@
 #include "cairn/kv/auto_compactor.h"
 
 #include <algorithm>
+#include <limits>
 
 namespace cairn::kv {
+namespace {
+
+// a - b, saturated: times come from log commands and must never overflow.
+int64_t Sub(int64_t a, int64_t b) {
+  int64_t result = 0;
+  if (__builtin_sub_overflow(a, b, &result)) {
+    return a > b ? std::numeric_limits<int64_t>::max() : std::numeric_limits<int64_t>::min();
+  }
+  return result;
+}
+
+}  // namespace
 
 std::optional<int64_t> AutoCompactor::Observe(int64_t now_ms, int64_t revision,
                                               int64_t compact_revision) {
@@ -32,14 +45,14 @@ std::optional<int64_t> AutoCompactor::ObservePeriodic(int64_t now_ms, int64_t re
   // Sparse samples (one per window/100) keep memory bounded; using an older sample only retains
   // more history than asked, never less.
   int64_t spacing = std::max<int64_t>(1, options_.window_ms / 100);
-  if (samples_.empty() || now_ms - samples_.back().now_ms >= spacing) {
+  if (samples_.empty() || Sub(now_ms, samples_.back().now_ms) >= spacing) {
     samples_.push_back({now_ms, revision});
   }
-  if (now_ms - last_compaction_ms_ < options_.window_ms / 10) return std::nullopt;
+  if (Sub(now_ms, last_compaction_ms_) < options_.window_ms / 10) return std::nullopt;
   // The newest sample taken at least window_ms ago: revisions older than its revision are
   // outside the window. Time can step back when leadership moves between members with skewed
   // clocks; that only delays compaction.
-  int64_t cutoff = now_ms - options_.window_ms;
+  int64_t cutoff = Sub(now_ms, options_.window_ms);
   while (samples_.size() >= 2 && samples_[1].now_ms <= cutoff) samples_.pop_front();
   if (samples_.empty() || samples_.front().now_ms > cutoff) return std::nullopt;
   std::optional<int64_t> target = samples_.front().revision;

@@ -1,6 +1,7 @@
 #include "cairn/kv/lessor.h"
 
 #include <algorithm>
+#include <limits>
 
 #include "cairn/kv/errors.h"
 
@@ -17,6 +18,17 @@ uint64_t SplitMix64(uint64_t x) {
   x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
   x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
   return x ^ (x >> 31);
+}
+
+// now_ms + seconds * 1000 without signed overflow: times come from log commands, and a bad
+// leader clock must not become undefined behaviour on every member.
+int64_t ExpiryAfter(int64_t now_ms, int64_t seconds) {
+  int64_t result = 0;
+  if (__builtin_mul_overflow(seconds, int64_t{1000}, &result) ||
+      __builtin_add_overflow(now_ms, result, &result)) {
+    return seconds < 0 ? std::numeric_limits<int64_t>::min() : std::numeric_limits<int64_t>::max();
+  }
+  return result;
 }
 
 }  // namespace
@@ -36,7 +48,7 @@ Result<const Lease*> Lessor::Grant(int64_t id, int64_t ttl_seconds, int64_t now_
   Lease& lease = leases_[id];
   lease.id = id;
   lease.ttl = std::max(ttl_seconds, min_ttl_seconds_);
-  lease.expiry_ms = now_ms + lease.ttl * 1000;
+  lease.expiry_ms = ExpiryAfter(now_ms, lease.ttl);
   return &lease;
 }
 
@@ -51,18 +63,18 @@ Result<Lease> Lessor::Remove(int64_t id) {
 Result<int64_t> Lessor::KeepAlive(int64_t id, int64_t now_ms) {
   auto it = leases_.find(id);
   if (it == leases_.end()) return LeaseNotFoundError();
-  it->second.expiry_ms = now_ms + it->second.ttl * 1000;
+  it->second.expiry_ms = ExpiryAfter(now_ms, it->second.ttl);
   return it->second.ttl;
 }
 
 void Lessor::Checkpoint(int64_t id, int64_t remaining_ttl_seconds, int64_t now_ms) {
   auto it = leases_.find(id);
   if (it == leases_.end()) return;
-  it->second.expiry_ms = now_ms + remaining_ttl_seconds * 1000;
+  it->second.expiry_ms = ExpiryAfter(now_ms, remaining_ttl_seconds);
 }
 
 void Lessor::Promote(int64_t now_ms) {
-  for (auto& [id, lease] : leases_) lease.expiry_ms = now_ms + lease.ttl * 1000;
+  for (auto& [id, lease] : leases_) lease.expiry_ms = ExpiryAfter(now_ms, lease.ttl);
 }
 
 const Lease* Lessor::Find(int64_t id) const {
@@ -89,7 +101,11 @@ std::vector<int64_t> Lessor::Expired(int64_t now_ms) const {
 }
 
 int64_t Lessor::RemainingSeconds(const Lease& lease, int64_t now_ms) {
-  return std::max<int64_t>(0, (lease.expiry_ms - now_ms) / 1000);
+  int64_t left = 0;
+  if (__builtin_sub_overflow(lease.expiry_ms, now_ms, &left)) {
+    left = lease.expiry_ms > now_ms ? std::numeric_limits<int64_t>::max() : 0;
+  }
+  return std::max<int64_t>(0, left / 1000);
 }
 
 void Lessor::SaveTo(proto::KvSnapshot* snapshot) const {

@@ -1,6 +1,7 @@
 #include "cairn/kv/state_machine.h"
 
 #include <algorithm>
+#include <limits>
 #include <set>
 
 #include <google/protobuf/io/coded_stream.h>
@@ -271,7 +272,9 @@ Result<etcd::RangeResponse> KvStateMachine::DoRange(const etcd::RangeRequest& re
   options.count_only = request.count_only();
   bool fetch_all = request.sort_order() != etcd::RangeRequest::NONE || HasRevisionFilters(request);
   // One extra kv tells whether there are more.
-  if (request.limit() > 0 && !fetch_all) options.limit = request.limit() + 1;
+  if (request.limit() > 0 && !fetch_all) {
+    options.limit = request.limit() < std::numeric_limits<int64_t>::max() ? request.limit() + 1 : request.limit();
+  }
   CAIRN_ASSIGN_OR_RETURN(RangeResult found,
                          store_.Range(KeyRange::From(request.key(), request.range_end()), options));
   std::vector<etcd::KeyValue>& kvs = found.kvs;

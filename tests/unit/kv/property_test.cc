@@ -298,3 +298,61 @@ TEST(KvPropertyTest, RestoredMachineStaysIdentical) {
 
 }  // namespace
 }  // namespace cairn::kv
+
+namespace cairn::kv {
+namespace {
+
+using namespace cairn::kv::testing;
+
+// Garbage and extreme values from the log give errors (or harmless results), never a crash or
+// undefined behaviour (this runs under ASan+UBSan in CI).
+TEST(KvRobustnessTest, RandomBytesAndExtremeValues) {
+  KvStateMachine machine;
+  Random random(4242);
+  for (int i = 0; i < 2000; ++i) {
+    std::string bytes(random.Uniform(40), '\0');
+    for (char& c : bytes) c = static_cast<char>(random.Uniform(256));
+    (void)machine.Apply(bytes);
+  }
+  const int64_t kMax = std::numeric_limits<int64_t>::max();
+  const int64_t kMin = std::numeric_limits<int64_t>::min();
+  for (int64_t now : {kMin, int64_t{-1}, int64_t{0}, kMax}) {
+    proto::KvCommand grant = GrantCmd(0, kMax, now);
+    (void)machine.Apply(grant);
+    grant.mutable_lease_grant()->set_ttl(9'000'000'000);
+    ASSERT_TRUE(machine.Apply(grant).ok());
+    proto::KvCommand checkpoint;
+    checkpoint.set_now_ms(now);
+    auto* entry = checkpoint.mutable_lease_checkpoint()->add_checkpoints();
+    entry->set_id(machine.LeaseLeases().leases(0).id());
+    entry->set_remaining_ttl(kMin);
+    ASSERT_TRUE(machine.Apply(checkpoint).ok());
+    proto::KvCommand promote;
+    promote.set_now_ms(now);
+    promote.mutable_lease_promote();
+    ASSERT_TRUE(machine.Apply(promote).ok());
+    (void)machine.ExpiredLeases(now);
+    etcd::LeaseTimeToLiveRequest ttl;
+    ttl.set_id(machine.LeaseLeases().leases(0).id());
+    ASSERT_TRUE(machine.LeaseTimeToLive(ttl, -now / 2).ok());
+  }
+  etcd::RangeRequest range = RangeReq("a", std::string(1, '\0'), kMax);
+  EXPECT_EQ(machine.Range(range).status().message(), kErrFutureRevision);
+  range.set_revision(kMin);
+  range.set_limit(kMax);
+  EXPECT_TRUE(machine.Range(range).ok());
+  EXPECT_FALSE(machine.Apply(CompactCmd(kMin)).ok());
+  EXPECT_FALSE(machine.Apply(CompactCmd(kMax)).ok());
+
+  KvOptions periodic;
+  periodic.auto_compaction.mode = AutoCompactionOptions::Mode::kPeriodic;
+  KvStateMachine timed(periodic);
+  for (int64_t now : {kMax, kMin, kMax, int64_t{0}}) {
+    proto::KvCommand put = PutCmd("k", "v");
+    put.set_now_ms(now);
+    ASSERT_TRUE(timed.Apply(put).ok());
+  }
+}
+
+}  // namespace
+}  // namespace cairn::kv
