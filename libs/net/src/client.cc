@@ -1,5 +1,6 @@
 #include "cairn/net/client.h"
 
+#include <atomic>
 #include <future>
 #include <mutex>
 #include <unordered_map>
@@ -74,7 +75,7 @@ class ClientCore : public std::enable_shared_from_this<ClientCore> {
   std::shared_ptr<Connection> connection_;              // GUARDED_BY(mu_)
   std::vector<std::string> waiting_;                    // GUARDED_BY(mu_): frames waiting for a connection
   std::unordered_map<uint64_t, Pending> pending_;       // GUARDED_BY(mu_)
-  uint64_t next_call_id_ = 1;                           // GUARDED_BY(mu_)
+  std::atomic<uint64_t> next_call_id_{1};
   Status last_error_;                                   // GUARDED_BY(mu_)
   Status hello_rejected_;                               // GUARDED_BY(mu_)
 };
@@ -114,12 +115,13 @@ void ClientCore::Call(const std::string& method, std::string payload, Duration t
   frame.set_kind(proto::Frame::REQUEST);
   frame.set_method(method);
   frame.set_payload(std::move(payload));
-  std::lock_guard lock(mu_);
-  uint64_t call_id = next_call_id_++;
+  uint64_t call_id = next_call_id_.fetch_add(1, std::memory_order_relaxed);
   frame.set_call_id(call_id);
   std::string encoded;
-  Status status = AppendEncodedFrame(frame, &encoded, options_.max_frame_size);
-  if (status.ok()) status = SubmitLocked(std::move(encoded));
+  Status status = AppendEncodedFrame(frame, &encoded, options_.max_frame_size);  // outside the lock
+  if (!status.ok()) return PostFailure(std::move(done), status.WithContext(method));
+  std::lock_guard lock(mu_);
+  status = SubmitLocked(std::move(encoded));
   if (!status.ok()) return PostFailure(std::move(done), status.WithContext(method));
   auto deadline = std::make_unique<boost::asio::steady_timer>(io_, timeout);
   deadline->async_wait([weak = weak_from_this(), call_id](boost::system::error_code error) {
