@@ -21,17 +21,37 @@ Status Supervisor::Start() {
   running_ = true;
   log::Info("clusterd.started", "name", config_.name, "role", config::RoleName(config_.role), "bootstrap",
             config::BootstrapModeName(config_.bootstrap_mode()), "data_dir", config_.data_dir, "peer_address",
-            config_.peer_address.ToString(), "client_address", config_.client_address.ToString(),
-            "advertise_peer_address", config_.AdvertisedPeerAddress().ToString(), "advertise_client_address",
+            peer_listen_address().ToString(), "client_address", config_.client_address.ToString(),
+            "advertise_peer_address",
+            (config_.advertise_peer_address ? *config_.advertise_peer_address : peer_listen_address()).ToString(), "advertise_client_address",
             config_.AdvertisedClientAddress().ToString());
   return Status::Ok();
 }
 
-Status Supervisor::StartPeerListener() { return Status::Ok(); }
+// Listens on peer_address. Services register their methods on peer_server_ as they land (Raft
+// messages, brick replication); until then peers can connect and get "unknown method" answers.
+Status Supervisor::StartPeerListener() {
+  peer_server_ = std::make_unique<net::Server>(io_, net::ServerOptions{.address = config_.peer_address.ToString()});
+  Status started = peer_server_->Start();
+  if (!started.ok()) {
+    peer_server_.reset();
+    return started.WithContext("peer listener on " + config_.peer_address.ToString());
+  }
+  return Status::Ok();
+}
+
+HostPort Supervisor::peer_listen_address() const {
+  HostPort address = config_.peer_address;
+  if (peer_server_) address.port = peer_server_->port();
+  return address;
+}
 
 void Supervisor::Stop() {
   if (!running_) return;
   running_ = false;
+  // Reverse start order: stop taking traffic first, release the data dir last.
+  if (peer_server_) peer_server_->Stop();
+  peer_server_.reset();
   data_dir_lock_.Release();
   log::Info("clusterd.stopped", "name", config_.name);
 }

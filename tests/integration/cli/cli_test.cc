@@ -1,6 +1,10 @@
 // The clusterd and clusterctl binaries as an operator runs them: exit codes, messages, signals.
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -85,6 +89,38 @@ TEST_F(CliTest, ClusterdStartsCreatesDataDirAndStopsOnSigterm) {
   clusterd.Signal(SIGTERM);
   EXPECT_EQ(clusterd.WaitForExit(seconds(10)), 0) << clusterd.err();
   EXPECT_NE(clusterd.err().find("clusterd.stopped"), std::string::npos) << clusterd.err();
+}
+
+// The port from "peer_address=127.0.0.1:PORT" in the started line; 0 when absent.
+int PeerPortFromLog(const std::string& log) {
+  const std::string key = " peer_address=127.0.0.1:";
+  size_t at = log.find(key);
+  if (at == std::string::npos) return 0;
+  return std::atoi(log.c_str() + at + key.size());
+}
+
+bool CanConnect(int port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(static_cast<uint16_t>(port));
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bool connected = ::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0;
+  ::close(fd);
+  return connected;
+}
+
+TEST_F(CliTest, ClusterdListensOnItsPeerAddressUntilStopped) {
+  Subprocess clusterd(kClusterd, {"--config", WriteNodeConfig(dir_ + "/data")});
+  // The last field of the started line: once it is in, the peer_address field before it is complete.
+  ASSERT_TRUE(clusterd.WaitForOutput("advertise_client_address=", seconds(10))) << clusterd.err();
+  int port = PeerPortFromLog(clusterd.err());
+  ASSERT_GT(port, 0) << clusterd.err();
+  EXPECT_TRUE(CanConnect(port));
+  clusterd.Signal(SIGTERM);
+  EXPECT_EQ(clusterd.WaitForExit(seconds(10)), 0) << clusterd.err();
+  EXPECT_FALSE(CanConnect(port));  // the listener is gone with the process
 }
 
 TEST_F(CliTest, ClusterdStopsOnSigint) {

@@ -12,6 +12,7 @@
 
 #include "cairn/common/status.h"
 #include "cairn/config/node_config.h"
+#include "cairn/net/server.h"
 #include "cairn/supervisor/data_dir.h"
 
 namespace cairn::supervisor {
@@ -36,6 +37,8 @@ class Supervisor {
   void Stop();
 
   bool running() const { return running_; }
+  // The peer listener's bound address (the real port when peer_address has port 0); only while running.
+  HostPort peer_listen_address() const;
   const config::NodeConfig& config() const { return config_; }
 
  private:
@@ -44,6 +47,7 @@ class Supervisor {
   boost::asio::io_context& io_;
   config::NodeConfig config_;
   DataDirLock data_dir_lock_;
+  std::unique_ptr<net::Server> peer_server_;  // Raft and replication traffic from other nodes
   bool started_ = false;  // Start() was called (success or not)
   bool running_ = false;
 };
