@@ -294,11 +294,21 @@ Status FaultInjectionEnv::ApplyUndo(const Undo& undo) {
 
 Status FaultInjectionEnv::DropUnsyncedData() {
   std::lock_guard lock(mu_);
+  return Crash(nullptr);
+}
+
+Status FaultInjectionEnv::DropUnsyncedData(Random& random) {
+  std::lock_guard lock(mu_);
+  return Crash(&random);
+}
+
+Status FaultInjectionEnv::Crash(Random* random) {
   for (const auto& [path, state] : files_) {
     auto size = base_->FileSize(path);
-    if (size.ok() && *size > state->synced_size) {
-      CAIRN_RETURN_IF_ERROR(base_->Truncate(path, state->synced_size));
-    }
+    if (!size.ok() || *size <= state->synced_size) continue;
+    uint64_t keep = state->synced_size;
+    if (random != nullptr) keep += random->Uniform(*size - state->synced_size + 1);
+    if (keep < *size) CAIRN_RETURN_IF_ERROR(base_->Truncate(path, keep));
   }
   for (auto it = undo_.rbegin(); it != undo_.rend(); ++it) {
     CAIRN_RETURN_IF_ERROR(ApplyUndo(*it).WithContext("undoing unsynced change to " + it->path));

@@ -30,6 +30,7 @@
 #include <string>
 #include <vector>
 
+#include "cairn/common/ids.h"
 #include "cairn/env/env.h"
 
 namespace cairn::env {
@@ -42,6 +43,9 @@ class FaultInjectionEnv final : public Env {
 
   // The crash: truncates every file to its synced size and undoes unsynced directory changes.
   Status DropUnsyncedData();
+  // A crash with torn writes: like DropUnsyncedData, but each file keeps a random prefix (chosen
+  // with `random`) of its unsynced bytes, as when the OS wrote back part of the page cache.
+  Status DropUnsyncedData(Random& random);
 
   void SetSyncFailure(bool fail);
   void SetNoSpaceAfter(uint64_t bytes);
@@ -90,6 +94,7 @@ class FaultInjectionEnv final : public Env {
   Status SaveForUndo(const std::string& path);
   void ForgetEntry(const std::string& path);
   Status ApplyUndo(const Undo& undo);
+  Status Crash(Random* random);
   Status AppendLocked(FileState& state, WritableFile& base, std::string_view data);
   Status SyncLocked(FileState& state, WritableFile& base);
 
