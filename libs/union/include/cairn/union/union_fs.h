@@ -104,7 +104,8 @@ class UnionFs {
   int Open(NodeId node, int flags, int* fd);
   int Create(NodeId parent, std::string_view name, mode_t mode, int flags, Caller caller, Entry* out, int* fd);
 
-  // The merged listing without "." and "..": top branch first, duplicates and whited-out names removed.
+  // Appends the merged listing without "." and "..": top branch first, duplicates and whited-out
+  // names removed.
   int ReadDir(NodeId node, std::vector<DirEntry>* out);
   int StatFs(struct statvfs* out);
 

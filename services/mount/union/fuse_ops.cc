@@ -1,0 +1,348 @@
+#include "fuse_ops.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <string>
+#include <vector>
+
+namespace cairn::unionmount {
+namespace {
+
+using unionfs::Caller;
+using unionfs::Entry;
+
+Context* Ctx(fuse_req_t req) { return static_cast<Context*>(fuse_req_userdata(req)); }
+unionfs::UnionFs& Fs(fuse_req_t req) { return *Ctx(req)->fs; }
+
+Caller CallerOf(fuse_req_t req) {
+  const fuse_ctx* ctx = fuse_req_ctx(req);
+  return Caller{ctx->uid, ctx->gid};
+}
+
+void ReplyEntry(fuse_req_t req, int rc, const Entry& entry) {
+  if (rc != 0) {
+    fuse_reply_err(req, -rc);
+    return;
+  }
+  fuse_entry_param param{};
+  param.ino = entry.node;
+  param.attr = entry.attr;
+  param.attr_timeout = Ctx(req)->timeout;
+  param.entry_timeout = Ctx(req)->timeout;
+  if (fuse_reply_entry(req, &param) != 0) Fs(req).Forget(entry.node, 1);  // the kernel never got it
+}
+
+void ReplyStatus(fuse_req_t req, int rc) { fuse_reply_err(req, -rc); }
+
+// An open directory: the merged listing taken at opendir, served by offset.
+struct DirHandle {
+  std::vector<unionfs::DirEntry> entries;
+};
+
+void Init(void* userdata, fuse_conn_info* conn) {
+  (void)userdata;
+  // Reads are spliced from the branch file; many small ops may run in parallel in one directory.
+  if (conn->capable & FUSE_CAP_SPLICE_WRITE) conn->want |= FUSE_CAP_SPLICE_WRITE;
+  if (conn->capable & FUSE_CAP_SPLICE_MOVE) conn->want |= FUSE_CAP_SPLICE_MOVE;
+  if (conn->capable & FUSE_CAP_PARALLEL_DIROPS) conn->want |= FUSE_CAP_PARALLEL_DIROPS;
+  // Locks are local to this host: let the kernel handle them.
+  if (conn->capable & FUSE_CAP_FLOCK_LOCKS) conn->want |= FUSE_CAP_FLOCK_LOCKS;
+  if (conn->capable & FUSE_CAP_POSIX_LOCKS) conn->want |= FUSE_CAP_POSIX_LOCKS;
+  // O_TRUNC arrives with open so copy-up can skip the data.
+  if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC) conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
+  // The kernel's umask handling must not be undone: modes arrive already masked.
+  conn->want &= ~FUSE_CAP_DONT_MASK;
+  conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
+  conn->max_write = 1u << 20;
+}
+
+void Lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
+  Entry entry;
+  int rc = Fs(req).Lookup(parent, name, &entry);
+  if (rc == -ENOENT) {
+    // A negative entry: the kernel caches the absence until it changes through this mount.
+    fuse_entry_param param{};
+    param.entry_timeout = Ctx(req)->timeout;
+    fuse_reply_entry(req, &param);
+    return;
+  }
+  ReplyEntry(req, rc, entry);
+}
+
+void Forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup) {
+  Fs(req).Forget(ino, nlookup);
+  fuse_reply_none(req);
+}
+
+void ForgetMulti(fuse_req_t req, size_t count, fuse_forget_data* forgets) {
+  for (size_t i = 0; i < count; ++i) Fs(req).Forget(forgets[i].ino, forgets[i].nlookup);
+  fuse_reply_none(req);
+}
+
+void GetAttr(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+  (void)fi;
+  struct stat st;
+  int rc = Fs(req).GetAttr(ino, &st);
+  if (rc != 0) return ReplyStatus(req, rc);
+  fuse_reply_attr(req, &st, Ctx(req)->timeout);
+}
+
+void SetAttr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fuse_file_info* fi) {
+  int which = 0;
+  if (to_set & FUSE_SET_ATTR_MODE) which |= unionfs::kSetMode;
+  if (to_set & FUSE_SET_ATTR_UID) which |= unionfs::kSetUid;
+  if (to_set & FUSE_SET_ATTR_GID) which |= unionfs::kSetGid;
+  if (to_set & FUSE_SET_ATTR_SIZE) which |= unionfs::kSetSize;
+  if (to_set & FUSE_SET_ATTR_ATIME) which |= unionfs::kSetAtime;
+  if (to_set & FUSE_SET_ATTR_MTIME) which |= unionfs::kSetMtime;
+  if (to_set & FUSE_SET_ATTR_ATIME_NOW) which |= unionfs::kSetAtimeNow;
+  if (to_set & FUSE_SET_ATTR_MTIME_NOW) which |= unionfs::kSetMtimeNow;
+  struct stat out;
+  int rc = Fs(req).SetAttr(ino, *attr, which, fi != nullptr ? static_cast<int>(fi->fh) : -1, &out);
+  if (rc != 0) return ReplyStatus(req, rc);
+  fuse_reply_attr(req, &out, Ctx(req)->timeout);
+}
+
+void ReadLink(fuse_req_t req, fuse_ino_t ino) {
+  std::string target;
+  int rc = Fs(req).ReadLink(ino, &target);
+  if (rc != 0) return ReplyStatus(req, rc);
+  fuse_reply_readlink(req, target.c_str());
+}
+
+void Mknod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, dev_t rdev) {
+  Entry entry;
+  ReplyEntry(req, Fs(req).Mknod(parent, name, mode, rdev, CallerOf(req), &entry), entry);
+}
+
+void Mkdir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode) {
+  Entry entry;
+  ReplyEntry(req, Fs(req).Mkdir(parent, name, mode, CallerOf(req), &entry), entry);
+}
+
+void Symlink(fuse_req_t req, const char* link, fuse_ino_t parent, const char* name) {
+  Entry entry;
+  ReplyEntry(req, Fs(req).Symlink(parent, name, link, CallerOf(req), &entry), entry);
+}
+
+void Link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t parent, const char* name) {
+  Entry entry;
+  ReplyEntry(req, Fs(req).Link(ino, parent, name, &entry), entry);
+}
+
+void Unlink(fuse_req_t req, fuse_ino_t parent, const char* name) { ReplyStatus(req, Fs(req).Unlink(parent, name)); }
+void Rmdir(fuse_req_t req, fuse_ino_t parent, const char* name) { ReplyStatus(req, Fs(req).Rmdir(parent, name)); }
+
+void Rename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t new_parent, const char* new_name,
+            unsigned int flags) {
+  ReplyStatus(req, Fs(req).Rename(parent, name, new_parent, new_name, flags));
+}
+
+// Files from read-only branches never change under us: keep their page cache across opens.
+bool KeepCache(fuse_req_t req, fuse_ino_t ino) {
+  int branch = Fs(req).TopBranch(ino);
+  return branch >= 0 && Ctx(req)->options.branches[branch].mode != unionfs::BranchMode::kReadWrite;
+}
+
+void Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+  int fd = -1;
+  int rc = Fs(req).Open(ino, fi->flags, &fd);
+  if (rc != 0) return ReplyStatus(req, rc);
+  fi->fh = static_cast<uint64_t>(fd);
+  fi->keep_cache = KeepCache(req, ino);
+  if (fuse_reply_open(req, fi) != 0) close(fd);
+}
+
+void Create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, fuse_file_info* fi) {
+  Entry entry;
+  int fd = -1;
+  int rc = Fs(req).Create(parent, name, mode, fi->flags, CallerOf(req), &entry, &fd);
+  if (rc != 0) return ReplyStatus(req, rc);
+  fi->fh = static_cast<uint64_t>(fd);
+  fuse_entry_param param{};
+  param.ino = entry.node;
+  param.attr = entry.attr;
+  param.attr_timeout = Ctx(req)->timeout;
+  param.entry_timeout = Ctx(req)->timeout;
+  if (fuse_reply_create(req, &param, fi) != 0) {
+    close(fd);
+    Fs(req).Forget(entry.node, 1);
+  }
+}
+
+void Read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t offset, fuse_file_info* fi) {
+  (void)ino;
+  fuse_bufvec buf = FUSE_BUFVEC_INIT(size);
+  buf.buf[0].flags = static_cast<fuse_buf_flags>(FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK);
+  buf.buf[0].fd = static_cast<int>(fi->fh);
+  buf.buf[0].pos = offset;
+  fuse_reply_data(req, &buf, FUSE_BUF_SPLICE_MOVE);
+}
+
+void WriteBuf(fuse_req_t req, fuse_ino_t ino, fuse_bufvec* in, off_t offset, fuse_file_info* fi) {
+  (void)ino;
+  fuse_bufvec out = FUSE_BUFVEC_INIT(fuse_buf_size(in));
+  out.buf[0].flags = static_cast<fuse_buf_flags>(FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK);
+  out.buf[0].fd = static_cast<int>(fi->fh);
+  out.buf[0].pos = offset;
+  ssize_t written = fuse_buf_copy(&out, in, fuse_buf_copy_flags(0));
+  if (written < 0) return ReplyStatus(req, static_cast<int>(written));
+  fuse_reply_write(req, static_cast<size_t>(written));
+}
+
+void Flush(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+  (void)ino;
+  // close() of a duplicate reports deferred write errors (NFS-style) without closing our descriptor.
+  int rc = close(dup(static_cast<int>(fi->fh)));
+  ReplyStatus(req, rc == 0 ? 0 : -errno);
+}
+
+void Release(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+  (void)ino;
+  close(static_cast<int>(fi->fh));
+  fuse_reply_err(req, 0);
+}
+
+void Fsync(fuse_req_t req, fuse_ino_t ino, int datasync, fuse_file_info* fi) {
+  (void)ino;
+  int fd = static_cast<int>(fi->fh);
+  int rc = datasync ? fdatasync(fd) : fsync(fd);
+  ReplyStatus(req, rc == 0 ? 0 : -errno);
+}
+
+void Fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, off_t length, fuse_file_info* fi) {
+  (void)ino;
+  int rc = fallocate(static_cast<int>(fi->fh), mode, offset, length);
+  ReplyStatus(req, rc == 0 ? 0 : -errno);
+}
+
+void Lseek(fuse_req_t req, fuse_ino_t ino, off_t offset, int whence, fuse_file_info* fi) {
+  (void)ino;
+  off_t result = lseek(static_cast<int>(fi->fh), offset, whence);
+  if (result < 0) return ReplyStatus(req, -errno);
+  fuse_reply_lseek(req, result);
+}
+
+void OpenDir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+  auto handle = std::make_unique<DirHandle>();
+  // "." and ".." come first, as from a plain directory (the kernel does not add them for FUSE).
+  handle->entries.push_back(unionfs::DirEntry{".", 0, DT_DIR});
+  handle->entries.push_back(unionfs::DirEntry{"..", 0, DT_DIR});
+  int rc = Fs(req).ReadDir(ino, &handle->entries);
+  if (rc != 0) return ReplyStatus(req, rc);
+  fi->fh = reinterpret_cast<uint64_t>(handle.get());
+  if (fuse_reply_open(req, fi) == 0) handle.release();
+}
+
+void ReadDir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t offset, fuse_file_info* fi) {
+  (void)ino;
+  auto* handle = reinterpret_cast<DirHandle*>(fi->fh);
+  std::vector<char> buffer(size);
+  size_t used = 0;
+  for (size_t i = static_cast<size_t>(offset); i < handle->entries.size(); ++i) {
+    const unionfs::DirEntry& entry = handle->entries[i];
+    struct stat st {};
+    st.st_ino = entry.ino;
+    st.st_mode = static_cast<mode_t>(DTTOIF(entry.type));
+    size_t need = fuse_add_direntry(req, buffer.data() + used, size - used, entry.name.c_str(), &st,
+                                    static_cast<off_t>(i + 1));
+    if (need > size - used) break;
+    used += need;
+  }
+  fuse_reply_buf(req, buffer.data(), used);
+}
+
+void ReleaseDir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+  (void)ino;
+  delete reinterpret_cast<DirHandle*>(fi->fh);
+  fuse_reply_err(req, 0);
+}
+
+void StatFs(fuse_req_t req, fuse_ino_t ino) {
+  (void)ino;
+  struct statvfs st;
+  int rc = Fs(req).StatFs(&st);
+  if (rc != 0) return ReplyStatus(req, rc);
+  fuse_reply_statfs(req, &st);
+}
+
+void ReplyXattrValue(fuse_req_t req, int rc, const std::string& value, size_t size) {
+  if (rc != 0) return ReplyStatus(req, rc);
+  if (size == 0) {
+    fuse_reply_xattr(req, value.size());
+  } else if (value.size() > size) {
+    fuse_reply_err(req, ERANGE);
+  } else {
+    fuse_reply_buf(req, value.data(), value.size());
+  }
+}
+
+void GetXattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) {
+  std::string value;
+  int rc = Fs(req).GetXattr(ino, name, &value);
+  ReplyXattrValue(req, rc, value, size);
+}
+
+void ListXattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
+  std::string names;
+  int rc = Fs(req).ListXattr(ino, &names);
+  ReplyXattrValue(req, rc, names, size);
+}
+
+void SetXattr(fuse_req_t req, fuse_ino_t ino, const char* name, const char* value, size_t size, int flags) {
+  ReplyStatus(req, Fs(req).SetXattr(ino, name, std::string_view(value, size), flags));
+}
+
+void RemoveXattr(fuse_req_t req, fuse_ino_t ino, const char* name) {
+  ReplyStatus(req, Fs(req).RemoveXattr(ino, name));
+}
+
+fuse_lowlevel_ops MakeOperations() {
+  fuse_lowlevel_ops ops{};
+  ops.init = Init;
+  ops.lookup = Lookup;
+  ops.forget = Forget;
+  ops.forget_multi = ForgetMulti;
+  ops.getattr = GetAttr;
+  ops.setattr = SetAttr;
+  ops.readlink = ReadLink;
+  ops.mknod = Mknod;
+  ops.mkdir = Mkdir;
+  ops.symlink = Symlink;
+  ops.link = Link;
+  ops.unlink = Unlink;
+  ops.rmdir = Rmdir;
+  ops.rename = Rename;
+  ops.open = Open;
+  ops.create = Create;
+  ops.read = Read;
+  ops.write_buf = WriteBuf;
+  ops.flush = Flush;
+  ops.release = Release;
+  ops.fsync = Fsync;
+  ops.fallocate = Fallocate;
+  ops.lseek = Lseek;
+  ops.opendir = OpenDir;
+  ops.readdir = ReadDir;
+  ops.releasedir = ReleaseDir;
+  ops.statfs = StatFs;
+  ops.getxattr = GetXattr;
+  ops.listxattr = ListXattr;
+  ops.setxattr = SetXattr;
+  ops.removexattr = RemoveXattr;
+  return ops;
+}
+
+}  // namespace
+
+const fuse_lowlevel_ops& Operations() {
+  static const fuse_lowlevel_ops ops = MakeOperations();
+  return ops;
+}
+
+}  // namespace cairn::unionmount
