@@ -395,6 +395,20 @@ TEST(ReadIndex, IsolatedLeaderCannotConfirmReads) {
   EXPECT_TRUE(c.peer(1).read_states.empty());
 }
 
+TEST(ReadIndex, NeedsAcknowledgementsFromAMajority) {
+  Cluster c({1, 2, 3, 4, 5});
+  c.Campaign(1);
+  c.Cut(1, 3);
+  c.Cut(1, 4);
+  c.Cut(1, 5);
+  c.node(1).ReadIndex("minority");
+  c.Stabilize();
+  EXPECT_TRUE(c.peer(1).read_states.empty()) << "answered with only 2 of 5 acknowledgements";
+  c.Recover();
+  c.TickAll(1);  // the next heartbeat carries the pending request's context
+  EXPECT_EQ(c.peer(1).read_states.size(), 1u);
+}
+
 TEST(ReadIndex, WaitsForFirstCommitInLeadersTerm) {
   Cluster c({1, 2, 3});
   // Hold back the new leader's append responses so its no-op is not committed yet.

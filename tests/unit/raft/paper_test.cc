@@ -287,5 +287,24 @@ TEST(RaftPaper, FastBacktrackingSkipsWholeTerms) {
   EXPECT_EQ(c.Log(2)[50].term(), 3u);
 }
 
+// Fast backtracking, follower side: a follower with a much shorter log tells the leader where its
+// log ends, so the leader does not probe one index at a time.
+TEST(RaftPaper, FastBacktrackingJumpsToShortFollowersEnd) {
+  std::vector<uint64_t> long_log(100, 1);
+  Cluster c({});
+  c.AddNodeWithStorage(1, StorageWithTerms(long_log, 1, {1, 2, 3}));
+  c.AddNodeWithStorage(2, StorageWithTerms({1}, 1, {1, 2, 3}));
+  c.AddNodeWithStorage(3, StorageWithTerms(long_log, 1, {1, 2, 3}));
+  int rejects = 0;
+  c.SetFilter([&rejects](Message& m) {
+    if (m.type() == raftpb::MSG_APP_RESP && m.reject()) ++rejects;
+    return true;
+  });
+  c.Campaign(1);
+  ASSERT_EQ(c.node(1).role(), Role::kLeader);
+  EXPECT_LE(rejects, 2);
+  EXPECT_EQ(c.Log(2).size(), c.Log(1).size());
+}
+
 }  // namespace
 }  // namespace cairn::raft::testing
