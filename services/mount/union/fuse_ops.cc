@@ -231,9 +231,13 @@ void Lseek(fuse_req_t req, fuse_ino_t ino, off_t offset, int whence, fuse_file_i
 void OpenDir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   auto handle = std::make_unique<DirHandle>();
   // "." and ".." come first, as from a plain directory (the kernel does not add them for FUSE).
-  handle->entries.push_back(unionfs::DirEntry{".", 0, DT_DIR});
-  handle->entries.push_back(unionfs::DirEntry{"..", 0, DT_DIR});
-  int rc = Fs(req).ReadDir(ino, &handle->entries);
+  // readdir(3) skips entries whose d_ino is 0, so both carry the directory's own inode number.
+  struct stat self;
+  int rc = Fs(req).GetAttr(ino, &self);
+  if (rc != 0) return ReplyStatus(req, rc);
+  handle->entries.push_back(unionfs::DirEntry{".", self.st_ino, DT_DIR});
+  handle->entries.push_back(unionfs::DirEntry{"..", self.st_ino, DT_DIR});
+  rc = Fs(req).ReadDir(ino, &handle->entries);
   if (rc != 0) return ReplyStatus(req, rc);
   fi->fh = reinterpret_cast<uint64_t>(handle.get());
   if (fuse_reply_open(req, fi) == 0) handle.release();

@@ -65,6 +65,9 @@ inline void NaiveMerge(const std::vector<std::pair<bool, std::string>>& layers, 
       if (entry.is_directory() && !entry.is_symlink()) {
         dirs[name].emplace_back(interprets, entry.path().string());
         if (interprets && fs::exists(entry.path() / ".wh..wh..opq")) closed[name] = true;
+      } else if (entry.is_symlink()) {
+        closed[name] = true;
+        if (dirs.count(name) == 0) fs::create_symlink(fs::read_symlink(entry.path()), out + "/" + name);
       } else {
         closed[name] = true;
         if (dirs.count(name) == 0) {
