@@ -376,6 +376,16 @@ void Cluster::PersistSnapshot(SimNode& node, const raft::Snapshot& snapshot) {
 // Log matching, checked on every write: an (index, term) names one entry with one predecessor term.
 void Cluster::PersistEntries(SimNode& node, const std::vector<raft::Entry>& entries) {
   if (entries.empty()) return;
+  uint64_t old_last = node.storage->LastIndex().value();
+  for (const raft::Entry& entry : entries) {
+    Result<uint64_t> old_term = node.storage->Term(entry.index());
+    if (entry.index() <= old_last && old_term.ok() && *old_term != entry.term()) {
+      Say(NodeName(node.id) + " overwrites its uncommitted entries i" + std::to_string(entry.index()) + "..i" +
+          std::to_string(old_last) + " (t" + std::to_string(*old_term) + ") with the leader's (t" +
+          std::to_string(entry.term()) + ")");
+      break;
+    }
+  }
   for (const raft::Entry& entry : entries) node.disk.Append(Record(kRecordEntry, entry));
   Status appended = node.storage->Append(entries);
   if (!appended.ok()) return Violation(NodeName(node.id) + " storage rejected entries: " + appended.ToString());

@@ -156,6 +156,7 @@ ScenarioResult SplitVote() {
   s.cluster().Say("scenario split-vote: n1 and n2 campaign at once while n3 is cut off; nobody wins that "
                   "term; a later election does");
   s.cluster().Isolate(3);
+  s.Ticks(1);  // everyone boots and persists the founding configuration; no timer has fired yet
   s.cluster().Campaign(1);
   s.cluster().Campaign(2);
   s.Ticks(3);
