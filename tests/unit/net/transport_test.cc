@@ -221,6 +221,33 @@ TEST_F(TransportTest, OneWayIsDelivered) {
   for (int i = 0; i < 10; ++i) EXPECT_EQ(received[i], std::to_string(i)) << "one connection keeps order";
 }
 
+TEST_F(TransportTest, BatchedWritesKeepOrderAcrossPartialWrites) {
+  auto server = StartServer();
+  std::mutex mu;
+  std::vector<std::string> received;
+  server->HandleOneWay("chunk", [&](std::string payload, const std::string&) {
+    std::lock_guard lock(mu);
+    received.push_back(std::move(payload));
+  });
+  Client client(io_.io(), FastRetry(server->port()));
+  constexpr int kFrames = 2000;
+  // 2000 x 20 KiB queued at once: far more than a socket buffer, so writes end mid-frame.
+  for (int i = 0; i < kFrames; ++i) {
+    std::string payload = std::to_string(i) + ":" + std::string(20 * 1024, static_cast<char>('a' + i % 26));
+    ASSERT_TRUE(client.Send("chunk", std::move(payload)).ok());
+  }
+  ASSERT_TRUE(WaitFor([&] {
+    std::lock_guard lock(mu);
+    return received.size() == kFrames;
+  }, 20s));
+  std::lock_guard lock(mu);
+  for (int i = 0; i < kFrames; ++i) {
+    ASSERT_EQ(received[i].substr(0, received[i].find(':')), std::to_string(i));
+    ASSERT_EQ(received[i].size(), std::to_string(i).size() + 1 + 20 * 1024);
+    ASSERT_EQ(received[i].back(), static_cast<char>('a' + i % 26));
+  }
+}
+
 TEST_F(TransportTest, ManyConcurrentCallsAllAnsweredCorrectly) {
   auto server = StartServer();
   Client client(io_.io(), FastRetry(server->port()));
