@@ -22,16 +22,21 @@ namespace {
 constexpr std::string_view kWhiteoutPrefix = ".wh.";
 constexpr const char* kOpaqueMarker = ".wh..wh..opq";
 constexpr const char* kOverlayOpaqueXattr = "trusted.overlay.opaque";
+// Copies of lower files with several hard links, named "<dev>-<ino>" of the lower file, so every
+// name of that file copies up to the same upper inode (also after a remount).
+constexpr const char* kIndexDir = ".wh..wh.index";
 
 struct Layer {
   int branch = 0;
-  UniqueFd fd;  // O_PATH
+  UniqueFd fd;           // O_PATH
+  bool indexed = false;  // fd is the hard-link index entry in `branch`; the name itself is not there yet
 };
 
 struct Branch {
   std::string path;
   BranchMode mode = BranchMode::kReadOnly;
   UniqueFd fd;  // O_PATH | O_DIRECTORY of the branch root
+  UniqueFd index;  // O_PATH of kIndexDir inside it, once it exists (writable branches only)
 };
 
 using Key = std::pair<dev_t, ino_t>;
@@ -212,9 +217,52 @@ struct UnionFs::Impl {
       if (!r->found) r->top = st;
       r->found = true;
       r->layers.push_back(Layer{layer.branch, UniqueFd(fd)});
+      if (r->layers.size() == 1 && S_ISREG(st.st_mode) && st.st_nlink > 1) UseIndexedCopy(r);
       if (!S_ISDIR(st.st_mode)) break;
       if (Interprets(layer.branch) && IsOpaque(fd)) break;
     }
+    return 0;
+  }
+
+  // ---- hard-link index ------------------------------------------------------------------------
+  static std::string IndexName(const struct stat& st) {
+    return std::to_string(st.st_dev) + "-" + std::to_string(st.st_ino);
+  }
+
+  // A lower file with several links whose copy-up already happened (through another name) must
+  // show the upper copy: swap the layer for the index entry.
+  void UseIndexedCopy(Resolution* r) {
+    int target = WriteBranchFor(r->layers[0].branch);
+    if (target < 0 || target == r->layers[0].branch || !branches[target].index.valid()) return;
+    std::string entry = IndexName(r->top);
+    int fd = openat(branches[target].index.get(), entry.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) return;
+    fstatat(fd, "", &r->top, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW);
+    r->layers[0] = Layer{target, UniqueFd(fd), true};
+  }
+
+  int IndexDir(int branch) {
+    Branch& b = branches[branch];
+    if (b.index.valid()) return b.index.get();
+    if (mkdirat(b.fd.get(), kIndexDir, 0700) != 0 && errno != EEXIST) return NegErrno();
+    b.index = UniqueFd(openat(b.fd.get(), kIndexDir, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    return b.index.valid() ? b.index.get() : NegErrno();
+  }
+
+  // Links an indexed copy into its directory under its own name (the cheap "copy-up" of another
+  // name of an already copied-up hard-link group).
+  int Materialize(NodeId parent_id, std::string_view name, Layer* layer) {
+    if (!layer->indexed) return 0;
+    Node* parent = Get(parent_id);
+    if (parent == nullptr) return -ENOENT;
+    int parent_fd = -1;
+    int rc = EnsureDir(parent, layer->branch, &parent_fd);
+    if (rc != 0) return rc;
+    if (linkat(AT_FDCWD, ProcPath(layer->fd.get()).c_str(), parent_fd, std::string(name).c_str(),
+               AT_SYMLINK_FOLLOW) != 0) {
+      return NegErrno();
+    }
+    layer->indexed = false;
     return 0;
   }
 
@@ -375,7 +423,7 @@ struct UnionFs::Impl {
   // Creates a copy of the node's top file in `target` under a temporary name, then renames it into
   // place. with_data false: an empty file (the caller truncates it to 0 anyway).
   int CopyUpTo(Node* node, int target, bool with_data) {
-    if (node->layers[0].branch == target) return 0;
+    if (node->layers[0].branch == target) return Materialize(node->parent, node->name, &node->layers[0]);
     if (node->is_dir) {
       int ignored;
       return EnsureDir(node, target, &ignored);
@@ -397,6 +445,12 @@ struct UnionFs::Impl {
       if (!fd.valid()) rc = NegErrno();
     }
     if (rc == 0) rc = CopyMetadata(source, fd.get(), st, S_ISLNK(st.st_mode));
+    if (rc == 0 && S_ISREG(st.st_mode) && st.st_nlink > 1) {
+      // Other names of this file must find this copy: record it in the index before it is visible.
+      int index = IndexDir(target);
+      rc = index < 0 ? index : 0;
+      if (rc == 0 && linkat(parent_fd, temp.c_str(), index, IndexName(st).c_str(), 0) != 0) rc = NegErrno();
+    }
     if (rc == 0 && renameat(parent_fd, temp.c_str(), parent_fd, node->name.c_str()) != 0) rc = NegErrno();
     if (rc != 0) {
       unlinkat(parent_fd, temp.c_str(), 0);
@@ -568,7 +622,8 @@ struct UnionFs::Impl {
       if (rc != 0) return rc;
       if (!entries.empty()) return -ENOTEMPTY;
     }
-    rc = RemoveName(parent, name, &r);
+    rc = Materialize(parent_id, name, &r.layers[0]);
+    if (rc == 0) rc = RemoveName(parent, name, &r);
     if (rc == 0) Detach(r);
     return rc;
   }
@@ -673,7 +728,10 @@ Result<std::unique_ptr<UnionFs>> UnionFs::Open(const MountOptions& options) {
     const BranchSpec& spec = options.branches[i];
     int fd = open(spec.path.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0) return ErrnoError("open branch " + spec.path, errno);
-    impl->branches.push_back(Branch{spec.path, spec.mode, UniqueFd(fd)});
+    impl->branches.push_back(Branch{spec.path, spec.mode, UniqueFd(fd), UniqueFd()});
+    if (spec.mode == BranchMode::kReadWrite) {
+      impl->branches.back().index = UniqueFd(openat(fd, kIndexDir, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    }
     root->layers.push_back(Layer{static_cast<int>(i), UniqueFd(dup(fd))});
   }
   impl->nodes[kRootNode] = std::move(root);

@@ -360,3 +360,30 @@ TEST_F(UnionFsTest, ReservedNamesAreRefused) {
 
 }  // namespace
 }  // namespace cairn::unionfs
+
+namespace cairn::unionfs {
+namespace {
+
+TEST_F(UnionFsTest, LowerHardLinkPairStaysOneFileAfterCopyUpAndRemount) {
+  WriteFile(lower_ + "/a", "one");
+  ASSERT_EQ(link((lower_ + "/a").c_str(), (lower_ + "/b").c_str()), 0);
+  Mount();
+  ASSERT_EQ(ops_->Write("a", "+two", true), 0);
+  EXPECT_EQ(Read("b"), "one+two");  // b still names the same file
+  Mount();                          // a remount finds the copy through the index
+  EXPECT_EQ(Read("b"), "one+two");
+  ASSERT_EQ(ops_->Write("b", "+three", true), 0);
+  EXPECT_EQ(Read("a"), "one+two+three");
+  struct stat sa, sb;
+  ASSERT_EQ(stat((upper_ + "/a").c_str(), &sa), 0);
+  ASSERT_EQ(stat((upper_ + "/b").c_str(), &sb), 0);
+  EXPECT_EQ(sa.st_ino, sb.st_ino);
+  EXPECT_EQ(ReadFile(lower_ + "/b"), "one");
+  ASSERT_EQ(ops_->Unlink("b"), 0);
+  EXPECT_EQ(Read("a"), "one+two+three");
+  Tree expected{{"a", "f 420:one+two+three"}};
+  EXPECT_EQ(Snapshot(), expected);
+}
+
+}  // namespace
+}  // namespace cairn::unionfs
