@@ -138,6 +138,39 @@ TEST(WalCrashTest, DamagedEndOfASealedSegmentIsCorruption) {
   EXPECT_EQ(Wal::Open(env.get(), kDir, options).status().code(), StatusCode::kCorruption);
 }
 
+// Writes entries 1..40 and snapshots at 10 and 30 (both kept), then flips a bit in the newer one.
+void WriteTwoSnapshotsAndDamageTheNewer(env::Env* env, const Options& options) {
+  {
+    Opened opened = OpenOrDie(env, kDir, options);
+    for (uint64_t i = 1; i <= 40; i += 2) ASSERT_TRUE(opened.wal->Save({}, MakeEntries(i, 2, 1), true).ok());
+    ASSERT_TRUE(opened.wal->SaveSnapshot({10, 1, "at 10"}).ok());
+    ASSERT_TRUE(opened.wal->SaveSnapshot({30, 1, "at 30"}).ok());
+  }
+  std::string newer = kDir + "/000000000000001e.snap";
+  std::string contents = env->ReadFile(newer).value();
+  contents[contents.size() / 2] ^= 0x10;
+  Overwrite(env, newer, contents);
+}
+
+TEST(WalCrashTest, DamagedNewestSnapshotFallsBackToTheOlderOne) {
+  auto env = env::NewMemEnv();
+  Options options;  // large segments: nothing was removed, the log still covers index 11 on
+  WriteTwoSnapshotsAndDamageTheNewer(env.get(), options);
+  Opened opened = OpenOrDie(env.get(), kDir, options);
+  ASSERT_TRUE(opened.recovered.snapshot.has_value());
+  EXPECT_EQ(opened.recovered.snapshot->data, "at 10");
+  EXPECT_EQ(opened.recovered.entries, MakeEntries(11, 30, 1));
+}
+
+TEST(WalCrashTest, DamagedNewestSnapshotWithoutTheLogForTheOlderIsCorruption) {
+  auto env = env::NewMemEnv();
+  Options options;
+  options.segment_bytes = 200;  // the segments between the two snapshots were removed
+  WriteTwoSnapshotsAndDamageTheNewer(env.get(), options);
+  auto opened = Wal::Open(env.get(), kDir, options);
+  EXPECT_EQ(opened.status().code(), StatusCode::kCorruption) << opened.status();
+}
+
 class WalFaultTest : public ::testing::Test {
  protected:
   std::unique_ptr<env::Env> base_ = env::NewMemEnv();
