@@ -23,7 +23,10 @@ namespace cairn::net::internal {
 
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
-  // Both run on an io_context thread. on_close runs exactly once, after which no on_frame follows.
+  // Both run on an io_context thread (on_close also on the thread that calls Close()). on_close
+  // runs exactly once. A frame being delivered while another thread calls Close() may still reach
+  // on_frame after on_close; owners tolerate that (the server checks its stopped flag, the client
+  // finds no pending call).
   // They are fixed at construction (never reassigned) so they can be read without a lock; capture
   // weak pointers in them to avoid ownership cycles.
   struct Callbacks {
