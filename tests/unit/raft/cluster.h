@@ -114,8 +114,12 @@ class Cluster {
     }
   }
 
+  // Called for every entry any node applies (for state machine safety checks).
+  std::function<void(uint64_t node, const Entry&)> on_apply;
+
   void Apply(Peer& peer, const Entry& e) {
     ASSERT_EQ(e.index(), peer.applied_index + 1) << "applied out of order";
+    if (on_apply) on_apply(peer.node->id(), e);
     peer.applied_index = e.index();
     if (e.type() == raftpb::ENTRY_CONF_CHANGE) {
       ConfChange cc;
@@ -127,11 +131,21 @@ class Cluster {
   }
 
   // Delivers one message, applying cuts, isolation, drop rate and the filter.
+  bool report_snapshots = true;
+  // Like a real transport, reports every snapshot send's outcome back to the sender.
   void Deliver(Message m) {
-    if (!Allowed(m)) return;
-    auto it = peers_.find(m.to());
-    if (it == peers_.end() || it->second.down) return;
-    (void)it->second.node->Step(m);
+    uint64_t from = m.from(), to = m.to();
+    bool is_snapshot = m.type() == raftpb::MSG_SNAP;
+    bool delivered = false;
+    auto it = peers_.find(to);
+    if (Allowed(m) && it != peers_.end() && !it->second.down) {
+      (void)it->second.node->Step(m);
+      delivered = true;
+    }
+    auto sender = peers_.find(from);
+    if (report_snapshots && is_snapshot && sender != peers_.end() && !sender->second.down) {
+      sender->second.node->ReportSnapshot(to, delivered);
+    }
   }
 
   bool Allowed(Message& m) {

@@ -17,9 +17,12 @@
 //     5. node.Advance()
 //   }
 //
-// Snapshots: the transport may split a MSG_SNAP into chunks but must deliver it to Step() whole. After
-// a send attempt the driver calls ReportSnapshot(to, ok). The application compacts its own log with
-// MemoryStorage::CreateSnapshot + Compact at an applied index whenever it likes.
+// Snapshots: the transport may split a MSG_SNAP into chunks but must deliver it to Step() whole. The
+// driver MUST call ReportSnapshot(to, ok) once for every MSG_SNAP it was asked to send, when the send
+// finished or failed: until then the leader keeps that follower paused (it cannot tell a lost snapshot
+// from a slow one). The application compacts its own log with MemoryStorage::CreateSnapshot + Compact
+// at an applied index whenever it likes; the leader sends storage.GetSnapshot() to a follower whose
+// next entry was compacted.
 //
 // Threading: a RawNode is not thread-safe; drive it from one thread (or under one lock).
 // A broken internal invariant aborts the process via cairn::Panic with a message naming it.
