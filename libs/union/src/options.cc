@@ -138,4 +138,76 @@ Status ValidateMountOptions(const MountOptions& options, const std::string& moun
   return Status::Ok();
 }
 
+std::string FormatBranchList(const std::vector<BranchSpec>& branches) {
+  std::string text;
+  for (const BranchSpec& branch : branches) {
+    if (!text.empty()) text.push_back(':');
+    text += branch.path + "=" + std::string(BranchModeName(branch.mode));
+  }
+  return text;
+}
+
+namespace {
+
+Result<size_t> FindBranch(const std::vector<BranchSpec>& branches, std::string_view path) {
+  for (size_t i = 0; i < branches.size(); ++i) {
+    if (branches[i].path == path) return i;
+  }
+  return NotFoundError("no branch " + std::string(path) + " in " + FormatBranchList(branches));
+}
+
+Result<BranchSpec> ParseOneBranch(std::string_view text, BranchMode default_mode) {
+  size_t equals = text.rfind('=');
+  BranchSpec spec{std::string(text.substr(0, equals)), default_mode};
+  if (equals != std::string_view::npos) {
+    CAIRN_ASSIGN_OR_RETURN(spec.mode, ParseBranchMode(text.substr(equals + 1)));
+  }
+  if (spec.path.empty() || spec.path[0] != '/') {
+    return InvalidArgumentError("branch \"" + spec.path + "\" is not an absolute path");
+  }
+  return spec;
+}
+
+}  // namespace
+
+Result<std::vector<BranchSpec>> ApplyBranchCommand(const std::vector<BranchSpec>& current, std::string_view command,
+                                                   std::string_view argument) {
+  std::vector<BranchSpec> next = current;
+  if (command == "set") return ParseBranchList(argument);
+  if (command == "add") {
+    size_t index = 0;
+    if (!argument.empty() && argument[0] != '/') {
+      size_t colon = argument.find(':');
+      std::string number(argument.substr(0, colon));
+      if (colon == std::string_view::npos || number.find_first_not_of("0123456789") != std::string::npos) {
+        return InvalidArgumentError("add expects [INDEX:]/path[=mode], got \"" + std::string(argument) + "\"");
+      }
+      index = static_cast<size_t>(std::stoul(number));
+      argument = argument.substr(colon + 1);
+    }
+    if (index > next.size()) {
+      return OutOfRangeError("index " + std::to_string(index) + " is past the " + std::to_string(next.size()) +
+                             " branches");
+    }
+    CAIRN_ASSIGN_OR_RETURN(BranchSpec spec, ParseOneBranch(argument, BranchMode::kReadOnly));
+    if (FindBranch(next, spec.path).ok()) return AlreadyExistsError("branch " + spec.path + " is already in the union");
+    next.insert(next.begin() + static_cast<std::ptrdiff_t>(index), spec);
+    return next;
+  }
+  if (command == "del") {
+    CAIRN_ASSIGN_OR_RETURN(size_t index, FindBranch(next, argument));
+    if (next.size() == 1) return FailedPreconditionError("cannot remove the last branch");
+    next.erase(next.begin() + static_cast<std::ptrdiff_t>(index));
+    return next;
+  }
+  if (command == "mod") {
+    CAIRN_ASSIGN_OR_RETURN(BranchSpec spec, ParseOneBranch(argument, BranchMode::kReadOnly));
+    if (argument.find('=') == std::string_view::npos) return InvalidArgumentError("mod expects /path=rw|ro|rr");
+    CAIRN_ASSIGN_OR_RETURN(size_t index, FindBranch(next, spec.path));
+    next[index].mode = spec.mode;
+    return next;
+  }
+  return InvalidArgumentError("unknown branch command \"" + std::string(command) + "\" (use add, del, mod or set)");
+}
+
 }  // namespace cairn::unionfs

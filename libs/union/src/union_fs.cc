@@ -109,6 +109,12 @@ struct UnionFs::Impl {
     auto it = nodes.find(id);
     return it == nodes.end() ? nullptr : it->second.get();
   }
+  // A node that still stands for a file: after a branch change a node whose file went away keeps no
+  // layers, and every operation on it fails with ENOENT until the kernel forgets it.
+  Node* Live(NodeId id) {
+    Node* node = Get(id);
+    return node != nullptr && !node->layers.empty() ? node : nullptr;
+  }
 
   void Unkey(Node* node) {
     if (!node->keyed) return;
@@ -393,7 +399,7 @@ struct UnionFs::Impl {
       }
     }
     if (dir->id == kRootNode) return -EIO;  // the root always has every branch
-    Node* parent = Get(dir->parent);
+    Node* parent = Live(dir->parent);
     if (parent == nullptr) return -ENOENT;
     int parent_fd = -1;
     int rc = EnsureDir(parent, target, &parent_fd);
@@ -428,7 +434,7 @@ struct UnionFs::Impl {
       int ignored;
       return EnsureDir(node, target, &ignored);
     }
-    Node* parent = Get(node->parent);
+    Node* parent = Live(node->parent);
     if (parent == nullptr || node->name.empty()) return -ENOENT;
     int parent_fd = -1;
     int rc = EnsureDir(parent, target, &parent_fd);
@@ -628,6 +634,42 @@ struct UnionFs::Impl {
     return rc;
   }
 
+  // ---- live branch changes -------------------------------------------------------------------
+  int Depth(Node* node) {
+    int depth = 0;
+    for (Node* n = node; n != nullptr && n->id != kRootNode; n = Get(n->parent)) ++depth;
+    return depth;
+  }
+
+  // Swaps in a new branch list and re-resolves every node top-down, so each one shows what its
+  // name means now. REQUIRES: mu held.
+  void ReplaceBranches(std::vector<Branch> fresh, std::vector<BranchSpec> specs) {
+    branches = std::move(fresh);
+    Node* root = Get(kRootNode);
+    root->layers.clear();
+    for (size_t i = 0; i < branches.size(); ++i) {
+      root->layers.push_back(Layer{static_cast<int>(i), UniqueFd(dup(branches[i].fd.get()))});
+    }
+    (void)specs;
+    std::vector<std::pair<int, Node*>> order;
+    for (auto& [id, node] : nodes) {
+      if (id != kRootNode) order.emplace_back(Depth(node.get()), node.get());
+    }
+    std::sort(order.begin(), order.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+    for (auto& [depth, node] : order) {
+      Node* parent = Live(node->parent);
+      Resolution r;
+      if (parent == nullptr || node->name.empty() || ResolveIn(parent, node->name, &r) != 0 || !r.found) {
+        Unkey(node);
+        node->layers.clear();
+        continue;
+      }
+      node->is_dir = S_ISDIR(r.top.st_mode);
+      node->layers = std::move(r.layers);
+      Rekey(node);
+    }
+  }
+
   // ---- rename ---------------------------------------------------------------------------------
   int Rename(NodeId src_parent_id, std::string_view name, NodeId dst_parent_id, std::string_view new_name,
              unsigned flags) {
@@ -713,6 +755,49 @@ struct UnionFs::Impl {
 // ======================================================================================= public API
 
 UnionFs::UnionFs(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+namespace {
+
+Result<std::vector<Branch>> OpenBranches(const std::vector<BranchSpec>& specs) {
+  std::vector<Branch> branches;
+  for (const BranchSpec& spec : specs) {
+    int fd = open(spec.path.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return ErrnoError("open branch " + spec.path, errno);
+    branches.push_back(Branch{spec.path, spec.mode, UniqueFd(fd), UniqueFd()});
+    if (spec.mode == BranchMode::kReadWrite) {
+      branches.back().index = UniqueFd(openat(fd, kIndexDir, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    }
+  }
+  return branches;
+}
+
+}  // namespace
+
+Status UnionFs::SetBranches(const std::vector<BranchSpec>& specs) {
+  MountOptions check;
+  check.branches = specs;
+  CAIRN_RETURN_IF_ERROR(ValidateMountOptions(check, ""));
+  CAIRN_ASSIGN_OR_RETURN(std::vector<Branch> fresh, OpenBranches(specs));
+  std::lock_guard lock(impl_->mu);
+  impl_->ReplaceBranches(std::move(fresh), specs);
+  return Status::Ok();
+}
+
+std::vector<BranchSpec> UnionFs::Branches() {
+  std::lock_guard lock(impl_->mu);
+  std::vector<BranchSpec> specs;
+  for (const Branch& branch : impl_->branches) specs.push_back(BranchSpec{branch.path, branch.mode});
+  return specs;
+}
+
+std::vector<std::pair<NodeId, std::string>> UnionFs::KnownNames() {
+  std::lock_guard lock(impl_->mu);
+  std::vector<std::pair<NodeId, std::string>> names;
+  for (const auto& [id, node] : impl_->nodes) {
+    if (id != kRootNode && !node->name.empty()) names.emplace_back(node->parent, node->name);
+  }
+  return names;
+}
 UnionFs::~UnionFs() = default;
 
 Result<std::unique_ptr<UnionFs>> UnionFs::Open(const MountOptions& options) {
@@ -724,15 +809,9 @@ Result<std::unique_ptr<UnionFs>> UnionFs::Open(const MountOptions& options) {
   root->id = kRootNode;
   root->is_dir = true;
   root->lookups = 1;
-  for (size_t i = 0; i < options.branches.size(); ++i) {
-    const BranchSpec& spec = options.branches[i];
-    int fd = open(spec.path.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) return ErrnoError("open branch " + spec.path, errno);
-    impl->branches.push_back(Branch{spec.path, spec.mode, UniqueFd(fd), UniqueFd()});
-    if (spec.mode == BranchMode::kReadWrite) {
-      impl->branches.back().index = UniqueFd(openat(fd, kIndexDir, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-    }
-    root->layers.push_back(Layer{static_cast<int>(i), UniqueFd(dup(fd))});
+  CAIRN_ASSIGN_OR_RETURN(impl->branches, OpenBranches(options.branches));
+  for (size_t i = 0; i < impl->branches.size(); ++i) {
+    root->layers.push_back(Layer{static_cast<int>(i), UniqueFd(dup(impl->branches[i].fd.get()))});
   }
   impl->nodes[kRootNode] = std::move(root);
   return std::unique_ptr<UnionFs>(new UnionFs(std::move(impl)));
@@ -740,7 +819,7 @@ Result<std::unique_ptr<UnionFs>> UnionFs::Open(const MountOptions& options) {
 
 int UnionFs::Lookup(NodeId parent_id, std::string_view name, Entry* out) {
   std::lock_guard lock(impl_->mu);
-  Node* parent = impl_->Get(parent_id);
+  Node* parent = impl_->Live(parent_id);
   if (parent == nullptr) return -ENOENT;
   Resolution r;
   int rc = impl_->ResolveIn(parent, name, &r);
@@ -760,7 +839,7 @@ void UnionFs::Forget(NodeId id, uint64_t count) {
 
 int UnionFs::GetAttr(NodeId id, struct stat* out) {
   std::lock_guard lock(impl_->mu);
-  Node* node = impl_->Get(id);
+  Node* node = impl_->Live(id);
   if (node == nullptr) return -ENOENT;
   int rc = impl_->TopStat(*node, out);
   if (rc == 0) impl_->Report(out);
@@ -769,7 +848,7 @@ int UnionFs::GetAttr(NodeId id, struct stat* out) {
 
 int UnionFs::SetAttr(NodeId id, const struct stat& values, int which, int fd, struct stat* out) {
   std::lock_guard lock(impl_->mu);
-  Node* node = impl_->Get(id);
+  Node* node = impl_->Live(id);
   if (node == nullptr) return -ENOENT;
   bool truncating_to_zero = (which & kSetSize) && values.st_size == 0;
   int rc = impl_->CopyUpForWrite(node, !truncating_to_zero);
@@ -810,7 +889,7 @@ int UnionFs::SetAttr(NodeId id, const struct stat& values, int which, int fd, st
 
 int UnionFs::ReadLink(NodeId id, std::string* target) {
   std::lock_guard lock(impl_->mu);
-  Node* node = impl_->Get(id);
+  Node* node = impl_->Live(id);
   if (node == nullptr) return -ENOENT;
   std::string buffer(PATH_MAX, '\0');
   ssize_t n = readlinkat(node->layers[0].fd.get(), "", buffer.data(), buffer.size());
@@ -822,7 +901,7 @@ int UnionFs::ReadLink(NodeId id, std::string* target) {
 
 int UnionFs::Mknod(NodeId parent_id, std::string_view name, mode_t mode, dev_t rdev, Caller caller, Entry* out) {
   std::lock_guard lock(impl_->mu);
-  Node* parent = impl_->Get(parent_id);
+  Node* parent = impl_->Live(parent_id);
   if (parent == nullptr) return -ENOENT;
   Impl::CreateTarget target;
   int rc = impl_->PrepareCreate(parent, name, &target);
@@ -834,7 +913,7 @@ int UnionFs::Mknod(NodeId parent_id, std::string_view name, mode_t mode, dev_t r
 
 int UnionFs::Mkdir(NodeId parent_id, std::string_view name, mode_t mode, Caller caller, Entry* out) {
   std::lock_guard lock(impl_->mu);
-  Node* parent = impl_->Get(parent_id);
+  Node* parent = impl_->Live(parent_id);
   if (parent == nullptr) return -ENOENT;
   Impl::CreateTarget target;
   int rc = impl_->PrepareCreate(parent, name, &target);
@@ -862,7 +941,7 @@ int UnionFs::Mkdir(NodeId parent_id, std::string_view name, mode_t mode, Caller 
 int UnionFs::Symlink(NodeId parent_id, std::string_view name, std::string_view link_target, Caller caller,
                      Entry* out) {
   std::lock_guard lock(impl_->mu);
-  Node* parent = impl_->Get(parent_id);
+  Node* parent = impl_->Live(parent_id);
   if (parent == nullptr) return -ENOENT;
   Impl::CreateTarget target;
   int rc = impl_->PrepareCreate(parent, name, &target);
@@ -876,8 +955,8 @@ int UnionFs::Symlink(NodeId parent_id, std::string_view name, std::string_view l
 
 int UnionFs::Link(NodeId id, NodeId new_parent_id, std::string_view new_name, Entry* out) {
   std::lock_guard lock(impl_->mu);
-  Node* node = impl_->Get(id);
-  Node* parent = impl_->Get(new_parent_id);
+  Node* node = impl_->Live(id);
+  Node* parent = impl_->Live(new_parent_id);
   if (node == nullptr || parent == nullptr) return -ENOENT;
   if (IsReserved(new_name)) return -EPERM;
   Resolution r;
@@ -926,7 +1005,7 @@ int UnionFs::Open(NodeId id, int flags, int* fd) {
   UniqueFd path_fd;
   {
     std::lock_guard lock(impl_->mu);
-    Node* node = impl_->Get(id);
+    Node* node = impl_->Live(id);
     if (node == nullptr) return -ENOENT;
     bool writing = (flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC);
     if (writing) {
@@ -947,7 +1026,7 @@ int UnionFs::Open(NodeId id, int flags, int* fd) {
 int UnionFs::Create(NodeId parent_id, std::string_view name, mode_t mode, int flags, Caller caller, Entry* out,
                     int* fd) {
   std::lock_guard lock(impl_->mu);
-  Node* parent = impl_->Get(parent_id);
+  Node* parent = impl_->Live(parent_id);
   if (parent == nullptr) return -ENOENT;
   Impl::CreateTarget target;
   int rc = impl_->PrepareCreate(parent, name, &target);
@@ -968,7 +1047,7 @@ int UnionFs::Create(NodeId parent_id, std::string_view name, mode_t mode, int fl
 
 int UnionFs::ReadDir(NodeId id, std::vector<DirEntry>* out) {
   std::lock_guard lock(impl_->mu);
-  Node* node = impl_->Get(id);
+  Node* node = impl_->Live(id);
   if (node == nullptr) return -ENOENT;
   if (!node->is_dir) return -ENOTDIR;
   return impl_->Merge(node->layers, out, false);
@@ -984,7 +1063,7 @@ int UnionFs::StatFs(struct statvfs* out) {
 
 int UnionFs::GetXattr(NodeId id, const std::string& name, std::string* value) {
   std::lock_guard lock(impl_->mu);
-  Node* node = impl_->Get(id);
+  Node* node = impl_->Live(id);
   if (node == nullptr) return -ENOENT;
   std::string path = ProcPath(node->layers[0].fd.get());
   ssize_t size = getxattr(path.c_str(), name.c_str(), nullptr, 0);
@@ -998,7 +1077,7 @@ int UnionFs::GetXattr(NodeId id, const std::string& name, std::string* value) {
 
 int UnionFs::ListXattr(NodeId id, std::string* names) {
   std::lock_guard lock(impl_->mu);
-  Node* node = impl_->Get(id);
+  Node* node = impl_->Live(id);
   if (node == nullptr) return -ENOENT;
   std::string path = ProcPath(node->layers[0].fd.get());
   ssize_t size = listxattr(path.c_str(), nullptr, 0);
@@ -1012,7 +1091,7 @@ int UnionFs::ListXattr(NodeId id, std::string* names) {
 
 int UnionFs::SetXattr(NodeId id, const std::string& name, std::string_view value, int flags) {
   std::lock_guard lock(impl_->mu);
-  Node* node = impl_->Get(id);
+  Node* node = impl_->Live(id);
   if (node == nullptr) return -ENOENT;
   int rc = impl_->CopyUpForWrite(node, true);
   if (rc != 0) return rc;
@@ -1024,7 +1103,7 @@ int UnionFs::SetXattr(NodeId id, const std::string& name, std::string_view value
 
 int UnionFs::RemoveXattr(NodeId id, const std::string& name) {
   std::lock_guard lock(impl_->mu);
-  Node* node = impl_->Get(id);
+  Node* node = impl_->Live(id);
   if (node == nullptr) return -ENOENT;
   int rc = impl_->CopyUpForWrite(node, true);
   if (rc != 0) return rc;
@@ -1037,7 +1116,7 @@ int UnionFs::ResolvePath(std::string_view path, NodeId* out) {
   NodeId current = kRootNode;
   for (const std::string& part : Split(path, '/')) {
     if (part.empty() || part == ".") continue;
-    Node* dir = impl_->Get(current);
+    Node* dir = impl_->Live(current);
     Resolution r;
     int rc = impl_->ResolveIn(dir, part, &r);
     if (rc != 0) return rc;
@@ -1050,7 +1129,7 @@ int UnionFs::ResolvePath(std::string_view path, NodeId* out) {
 
 int UnionFs::TopBranch(NodeId id) {
   std::lock_guard lock(impl_->mu);
-  Node* node = impl_->Get(id);
+  Node* node = impl_->Live(id);
   if (node == nullptr) return -ENOENT;
   return node->layers[0].branch;
 }

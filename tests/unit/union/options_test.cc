@@ -101,3 +101,32 @@ TEST(CreatePolicy, RoundRobinAndMostFreeSpace) {
 
 }  // namespace
 }  // namespace cairn::unionfs
+
+namespace cairn::unionfs {
+namespace {
+
+TEST(ApplyBranchCommand, AddDelModSet) {
+  std::vector<BranchSpec> current{{"/u", BranchMode::kReadWrite}, {"/l", BranchMode::kReadOnly}};
+  auto added = ApplyBranchCommand(current, "add", "1:/m=rr");
+  ASSERT_TRUE(added.ok()) << added.status();
+  EXPECT_EQ(FormatBranchList(*added), "/u=rw:/m=rr:/l=ro");
+  auto top = ApplyBranchCommand(current, "add", "/t");
+  ASSERT_TRUE(top.ok());
+  EXPECT_EQ(FormatBranchList(*top), "/t=ro:/u=rw:/l=ro");
+  auto removed = ApplyBranchCommand(current, "del", "/u");
+  ASSERT_TRUE(removed.ok());
+  EXPECT_EQ(FormatBranchList(*removed), "/l=ro");
+  auto modified = ApplyBranchCommand(current, "mod", "/l=rw");
+  ASSERT_TRUE(modified.ok());
+  EXPECT_EQ(FormatBranchList(*modified), "/u=rw:/l=rw");
+  EXPECT_EQ(FormatBranchList(ApplyBranchCommand(current, "set", "/x=rw").value()), "/x=rw");
+  EXPECT_FALSE(ApplyBranchCommand(current, "del", "/nope").ok());
+  EXPECT_FALSE(ApplyBranchCommand(current, "add", "9:/z").ok());
+  EXPECT_FALSE(ApplyBranchCommand(current, "add", "/u").ok());
+  EXPECT_FALSE(ApplyBranchCommand(current, "mod", "/l").ok());
+  EXPECT_FALSE(ApplyBranchCommand(current, "swap", "/l").ok());
+  EXPECT_FALSE(ApplyBranchCommand({{"/u", BranchMode::kReadWrite}}, "del", "/u").ok());
+}
+
+}  // namespace
+}  // namespace cairn::unionfs

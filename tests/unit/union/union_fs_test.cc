@@ -387,3 +387,41 @@ TEST_F(UnionFsTest, LowerHardLinkPairStaysOneFileAfterCopyUpAndRemount) {
 
 }  // namespace
 }  // namespace cairn::unionfs
+
+namespace cairn::unionfs {
+namespace {
+
+TEST_F(UnionFsTest, LiveBranchChangesReresolveKnownNodes) {
+  WriteFile(lower_ + "/f", "lower");
+  WriteFile(base_ + "/g", "base");
+  Mount();
+  NodeId f, g;
+  ASSERT_EQ(ops_->Node("f", &f), 0);
+  ASSERT_EQ(ops_->Node("g", &g), 0);
+  std::string extra = tmp_.Sub("extra");
+  WriteFile(extra + "/f", "extra");
+  // Add a branch between upper and lower: it now provides f.
+  auto next = ApplyBranchCommand(fs_->Branches(), "add", "1:" + extra + "=ro");
+  ASSERT_TRUE(next.ok());
+  ASSERT_TRUE(fs_->SetBranches(*next).ok());
+  EXPECT_EQ(Read("f"), "extra");
+  EXPECT_EQ(fs_->TopBranch(f), 1);
+  // Remove base: g is gone, its node answers ENOENT.
+  next = ApplyBranchCommand(fs_->Branches(), "del", base_);
+  ASSERT_TRUE(next.ok());
+  ASSERT_TRUE(fs_->SetBranches(*next).ok());
+  struct stat st;
+  EXPECT_EQ(fs_->GetAttr(g, &st), -ENOENT);
+  // Make the only rw branch read-only: writes fail with EROFS.
+  next = ApplyBranchCommand(fs_->Branches(), "mod", upper_ + "=ro");
+  ASSERT_TRUE(next.ok());
+  ASSERT_TRUE(fs_->SetBranches(*next).ok());
+  EXPECT_EQ(ops_->Write("new", "x", false), -EROFS);
+  // Bad lists are refused and leave the union as it was.
+  EXPECT_FALSE(fs_->SetBranches({{upper_, BranchMode::kReadWrite}, {upper_, BranchMode::kReadOnly}}).ok());
+  EXPECT_EQ(fs_->Branches().size(), 3u);
+  fs_->Forget(g, 1);
+}
+
+}  // namespace
+}  // namespace cairn::unionfs

@@ -49,4 +49,16 @@ Status ParseMountOptionString(std::string_view text, MountOptions* options, std:
 // and that mountpoint (if not empty) is not inside any branch nor a branch inside it.
 Status ValidateMountOptions(const MountOptions& options, const std::string& mountpoint);
 
+// "/a=rw:/b=ro", the inverse of ParseBranchList.
+std::string FormatBranchList(const std::vector<BranchSpec>& branches);
+
+// A live branch change, as sent through the control channel (docs/union.md):
+//   add  "[INDEX:]/path[=mode]"  insert at INDEX (0 = top; default top), mode default ro
+//   del  "/path"                 remove the branch with that path
+//   mod  "/path=mode"            change a branch's permission
+//   set  "/a=rw:/b=ro"           replace the whole list
+// Returns the new list or an error naming what is wrong (unknown branch, bad index, ...).
+Result<std::vector<BranchSpec>> ApplyBranchCommand(const std::vector<BranchSpec>& current, std::string_view command,
+                                                   std::string_view argument);
+
 }  // namespace cairn::unionfs

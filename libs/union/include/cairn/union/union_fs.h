@@ -114,6 +114,14 @@ class UnionFs {
   int SetXattr(NodeId node, const std::string& name, std::string_view value, int flags);
   int RemoveXattr(NodeId node, const std::string& name);
 
+  // Live branch change: replaces the branch list (validated like a mount's) and re-resolves every
+  // known node, so the next operation sees the new union. A node whose name no longer resolves
+  // answers ENOENT until forgotten. The caller invalidates kernel caches (see KnownNames).
+  Status SetBranches(const std::vector<BranchSpec>& branches);
+  std::vector<BranchSpec> Branches();
+  // (parent, name) of every node the union knows, for kernel dentry invalidation.
+  std::vector<std::pair<NodeId, std::string>> KnownNames();
+
   // Convenience for tests and tools: resolves "a/b/c" from the root; like Lookup, each node on the
   // way gains one lookup count.
   int ResolvePath(std::string_view path, NodeId* out);
