@@ -45,7 +45,8 @@ class ClientCore : public std::enable_shared_from_this<ClientCore> {
   // Queues or writes an encoded frame, connecting first if idle. Error when it cannot be sent now.
   Status SubmitLocked(std::string encoded);  // REQUIRES: mu_
   void StartConnectLocked();                 // REQUIRES: mu_
-  void ConnectToLocked(const tcp::endpoint& endpoint);  // REQUIRES: mu_
+  // Tries endpoints_[next_endpoint_++]; a name can resolve to several (IPv6 and IPv4).
+  void ConnectNextLocked();                  // REQUIRES: mu_
   void OnResolved(uint64_t attempt, boost::system::error_code error, tcp::resolver::results_type results);
   void OnConnected(uint64_t attempt, boost::system::error_code error);
   void OnConnectTimeout(uint64_t attempt, boost::system::error_code error);
@@ -69,6 +70,8 @@ class ClientCore : public std::enable_shared_from_this<ClientCore> {
   uint64_t attempt_ = 0;                                // GUARDED_BY(mu_): tags handlers of one attempt
   tcp::resolver resolver_;                              // GUARDED_BY(mu_)
   tcp::socket connecting_;                              // GUARDED_BY(mu_)
+  std::vector<tcp::endpoint> endpoints_;                // GUARDED_BY(mu_): of the current attempt
+  size_t next_endpoint_ = 0;                            // GUARDED_BY(mu_)
   boost::asio::steady_timer connect_timer_;             // GUARDED_BY(mu_)
   boost::asio::steady_timer backoff_timer_;             // GUARDED_BY(mu_)
   Backoff backoff_;                                     // GUARDED_BY(mu_)
@@ -169,7 +172,11 @@ void ClientCore::StartConnectLocked() {
   const HostPort& target = *target_;
   boost::system::error_code error;
   auto ip = boost::asio::ip::make_address(target.host, error);
-  if (!error) return ConnectToLocked(tcp::endpoint(ip, target.port));
+  if (!error) {
+    endpoints_.assign(1, tcp::endpoint(ip, target.port));
+    next_endpoint_ = 0;
+    return ConnectNextLocked();
+  }
   resolver_.async_resolve(target.host, std::to_string(target.port),
                           [weak = weak_from_this(), attempt](boost::system::error_code e, tcp::resolver::results_type r) {
                             if (auto self = weak.lock()) self->OnResolved(attempt, e, std::move(r));
@@ -184,16 +191,19 @@ void ClientCore::OnResolved(uint64_t attempt, boost::system::error_code error, t
     if (error || results.empty()) {
       failures = ConnectFailedLocked(UnavailableError("resolve " + options_.address + ": " + error.message()));
     } else {
-      ConnectToLocked(results.begin()->endpoint());
+      endpoints_.clear();
+      for (const auto& entry : results) endpoints_.push_back(entry.endpoint());
+      next_endpoint_ = 0;
+      ConnectNextLocked();
     }
   }
   PostFailures(std::move(failures));
 }
 
-void ClientCore::ConnectToLocked(const tcp::endpoint& endpoint) {
+void ClientCore::ConnectNextLocked() {
   uint64_t attempt = attempt_;
   connecting_ = tcp::socket(io_);
-  connecting_.async_connect(endpoint, [weak = weak_from_this(), attempt](boost::system::error_code error) {
+  connecting_.async_connect(endpoints_[next_endpoint_++], [weak = weak_from_this(), attempt](boost::system::error_code error) {
     if (auto self = weak.lock()) self->OnConnected(attempt, error);
   });
   connect_timer_.expires_after(options_.connect_timeout);
@@ -242,6 +252,10 @@ void ClientCore::OnConnected(uint64_t attempt, boost::system::error_code error) 
   {
     std::lock_guard lock(mu_);
     if (attempt != attempt_ || state_ != State::kConnecting) return;
+    if (error && next_endpoint_ < endpoints_.size()) {
+      ConnectNextLocked();  // re-arms the connect timer for the next address
+      return;
+    }
     connect_timer_.cancel();
     if (error) {
       failures = ConnectFailedLocked(UnavailableError("connect to " + options_.address + ": " + error.message()));

@@ -178,6 +178,16 @@ TEST_F(TransportTest, RoundTrip) {
   EXPECT_EQ(*binary, std::string("\0\xff\n", 3));
 }
 
+TEST_F(TransportTest, HostNameIsResolved) {
+  auto server = StartServer();
+  ClientOptions options = FastRetry(server->port());
+  options.address = "localhost:" + std::to_string(server->port());
+  Client client(io_.io(), options);
+  auto reply = client.CallSync("echo", "by name", 5s);
+  ASSERT_TRUE(reply.ok()) << reply.status();
+  EXPECT_EQ(*reply, "by name");
+}
+
 TEST_F(TransportTest, HandlerErrorReachesCaller) {
   auto server = StartServer();
   server->Handle("fail", [](std::string, Responder responder) { responder.Respond(NotFoundError("no key k1")); });
