@@ -497,6 +497,7 @@ struct UnionFs::Impl {
   }
 
   // Copies a whole directory tree (merged view) into target, for rename of a lower directory.
+  // REQUIRES: dir holds a reference (a lookup count) so freeing its children cannot free it.
   int CopyUpTree(Node* dir, int target) {
     int dir_fd = -1;
     int rc = EnsureDir(dir, target, &dir_fd);
@@ -509,8 +510,9 @@ struct UnionFs::Impl {
       rc = ResolveIn(dir, entry.name, &r);
       if (rc != 0) return rc;
       if (!r.found) continue;
-      Node* child = AddNode(dir->id, entry.name, std::move(r), 0);
+      Node* child = AddNode(dir->id, entry.name, std::move(r), 1);
       rc = child->is_dir ? CopyUpTree(child, target) : CopyUpTo(child, target, true);
+      --child->lookups;
       MaybeFree(child);
       if (rc != 0) return rc;
     }
