@@ -16,6 +16,22 @@ int64_t MvccStore::key_count() const {
   return count;
 }
 
+int64_t MvccStore::record_count() const {
+  int64_t count = 0;
+  for (const auto& [key, history] : keys_) count += static_cast<int64_t>(history.size());
+  return count;
+}
+
+int64_t MvccStore::approximate_bytes() const {
+  int64_t bytes = 0;
+  for (const auto& [key, history] : keys_) {
+    for (const Record& record : history) {
+      bytes += static_cast<int64_t>(key.size() + record.kv.value().size()) + 40;  // + revisions etc.
+    }
+  }
+  return bytes;
+}
+
 int MvccStore::FindAt(const History& history, int64_t revision) {
   for (int i = static_cast<int>(history.size()) - 1; i >= 0; --i) {
     if (history[i].main <= revision) return i;

@@ -162,8 +162,27 @@ Result<proto::KvResponse> KvStateMachine::Apply(const proto::KvCommand& command)
 }
 
 Result<proto::KvResponse> KvStateMachine::Dispatch(const proto::KvCommand& command) {
+  switch (command.command_case()) {
+    case proto::KvCommand::kPut:
+    case proto::KvCommand::kDeleteRange:
+    case proto::KvCommand::kTxn:
+    case proto::KvCommand::kRange:
+    case proto::KvCommand::kCompaction:
+      return ApplyKeyCommand(command);
+    case proto::KvCommand::kLeaseGrant:
+    case proto::KvCommand::kLeaseRevoke:
+    case proto::KvCommand::kLeaseKeepalive:
+    case proto::KvCommand::kLeaseCheckpoint:
+    case proto::KvCommand::kLeasePromote:
+      return ApplyLeaseCommand(command);
+    case proto::KvCommand::COMMAND_NOT_SET:
+      break;
+  }
+  return InvalidArgumentError("kv command names no operation");
+}
+
+Result<proto::KvResponse> KvStateMachine::ApplyKeyCommand(const proto::KvCommand& command) {
   proto::KvResponse response;
-  const int64_t now = command.now_ms();
   switch (command.command_case()) {
     case proto::KvCommand::kPut: {
       CAIRN_ASSIGN_OR_RETURN(*response.mutable_put(),
@@ -171,8 +190,8 @@ Result<proto::KvResponse> KvStateMachine::Dispatch(const proto::KvCommand& comma
       break;
     }
     case proto::KvCommand::kDeleteRange: {
-      CAIRN_ASSIGN_OR_RETURN(*response.mutable_delete_range(), RunWrite<etcd::DeleteRangeResponse>(
-                                                                   [&] { return DoDeleteRange(command.delete_range()); }));
+      auto write = [&] { return DoDeleteRange(command.delete_range()); };
+      CAIRN_ASSIGN_OR_RETURN(*response.mutable_delete_range(), RunWrite<etcd::DeleteRangeResponse>(write));
       break;
     }
     case proto::KvCommand::kTxn: {
@@ -190,41 +209,49 @@ Result<proto::KvResponse> KvStateMachine::Dispatch(const proto::KvCommand& comma
       response.mutable_compaction()->mutable_header()->set_revision(store_.revision());
       break;
     }
+    default:
+      Panic("ApplyKeyCommand called with a lease command", __FILE__, __LINE__);
+  }
+  return response;
+}
+
+Result<proto::KvResponse> KvStateMachine::ApplyLeaseCommand(const proto::KvCommand& command) {
+  const int64_t now = command.now_ms();
+  proto::KvResponse response;
+  switch (command.command_case()) {
     case proto::KvCommand::kLeaseGrant: {
       const auto& request = command.lease_grant();
       CAIRN_ASSIGN_OR_RETURN(const Lease* lease, lessor_.Grant(request.id(), request.ttl(), now));
       etcd::LeaseGrantResponse* out = response.mutable_lease_grant();
-      out->mutable_header()->set_revision(store_.revision());
       out->set_id(lease->id);
       out->set_ttl(lease->ttl);
       break;
     }
     case proto::KvCommand::kLeaseRevoke:
-      return LeaseRevoke(command.lease_revoke());
+      CAIRN_RETURN_IF_ERROR(LeaseRevoke(command.lease_revoke().id()));
+      response.mutable_lease_revoke();
+      break;
     case proto::KvCommand::kLeaseKeepalive: {
       const int64_t id = command.lease_keepalive().id();
       CAIRN_ASSIGN_OR_RETURN(int64_t ttl, lessor_.KeepAlive(id, now));
-      etcd::LeaseKeepAliveResponse* out = response.mutable_lease_keepalive();
-      out->mutable_header()->set_revision(store_.revision());
-      out->set_id(id);
-      out->set_ttl(ttl);
+      response.mutable_lease_keepalive()->set_id(id);
+      response.mutable_lease_keepalive()->set_ttl(ttl);
       break;
     }
-    case proto::KvCommand::kLeaseCheckpoint: {
+    case proto::KvCommand::kLeaseCheckpoint:
       for (const auto& checkpoint : command.lease_checkpoint().checkpoints()) {
         lessor_.Checkpoint(checkpoint.id(), checkpoint.remaining_ttl(), now);
       }
-      response.mutable_lease_checkpoint()->mutable_header()->set_revision(store_.revision());
+      response.mutable_lease_checkpoint();
       break;
-    }
-    case proto::KvCommand::kLeasePromote: {
+    case proto::KvCommand::kLeasePromote:
       lessor_.Promote(now);
-      response.mutable_lease_promote()->mutable_header()->set_revision(store_.revision());
+      response.mutable_lease_promote();
       break;
-    }
-    case proto::KvCommand::COMMAND_NOT_SET:
-      return InvalidArgumentError("kv command names no operation");
+    default:
+      Panic("ApplyLeaseCommand called with a key command", __FILE__, __LINE__);
   }
+  MutableHeader(&response)->set_revision(store_.revision());
   return response;
 }
 
@@ -393,15 +420,13 @@ Result<etcd::ResponseOp> KvStateMachine::DoOp(const etcd::RequestOp& op) {
 
 // ---------------- leases ----------------
 
-Result<proto::KvResponse> KvStateMachine::LeaseRevoke(const etcd::LeaseRevokeRequest& request) {
-  CAIRN_ASSIGN_OR_RETURN(Lease lease, lessor_.Remove(request.id()));
+Status KvStateMachine::LeaseRevoke(int64_t id) {
+  CAIRN_ASSIGN_OR_RETURN(Lease lease, lessor_.Remove(id));
   // All attached keys go in one revision, in key order, like etcd.
   store_.BeginWrite();
   for (const std::string& key : lease.keys) store_.DeleteRange(KeyRange::Single(key));
   Commit();
-  proto::KvResponse response;
-  response.mutable_lease_revoke()->mutable_header()->set_revision(store_.revision());
-  return response;
+  return Status::Ok();
 }
 
 Result<etcd::LeaseTimeToLiveResponse> KvStateMachine::LeaseTimeToLive(
@@ -470,6 +495,32 @@ Status KvStateMachine::Restore(std::string_view snapshot_bytes) {
   compactor_.LoadFrom(snapshot);
   watch_hub_.Resync();
   return Status::Ok();
+}
+
+etcd::ResponseHeader* MutableHeader(proto::KvResponse* response) {
+  switch (response->response_case()) {
+    case proto::KvResponse::kPut: return response->mutable_put()->mutable_header();
+    case proto::KvResponse::kDeleteRange: return response->mutable_delete_range()->mutable_header();
+    case proto::KvResponse::kTxn: return response->mutable_txn()->mutable_header();
+    case proto::KvResponse::kCompaction: return response->mutable_compaction()->mutable_header();
+    case proto::KvResponse::kLeaseGrant: return response->mutable_lease_grant()->mutable_header();
+    case proto::KvResponse::kLeaseRevoke: return response->mutable_lease_revoke()->mutable_header();
+    case proto::KvResponse::kLeaseCheckpoint: return response->mutable_lease_checkpoint()->mutable_header();
+    case proto::KvResponse::kLeaseKeepalive: return response->mutable_lease_keepalive()->mutable_header();
+    case proto::KvResponse::kLeasePromote: return response->mutable_lease_promote()->mutable_header();
+    case proto::KvResponse::kRange: return response->mutable_range()->mutable_header();
+    case proto::KvResponse::RESPONSE_NOT_SET: break;
+  }
+  return nullptr;
+}
+
+void FillHeaderIdentity(proto::KvResponse* response, uint64_t cluster_id, uint64_t member_id,
+                        uint64_t raft_term) {
+  etcd::ResponseHeader* header = MutableHeader(response);
+  if (header == nullptr) return;
+  header->set_cluster_id(cluster_id);
+  header->set_member_id(member_id);
+  header->set_raft_term(raft_term);
 }
 
 }  // namespace cairn::kv

@@ -85,9 +85,11 @@ TEST(KvJsonTest, TxnResponsePrintsLikeEtcd) {
   KvStateMachine machine(NoAutoCompaction());
   proto::KvCommand command;
   *command.mutable_txn()->add_success()->mutable_request_put() = PutReq("foo", "bar");
-  etcd::TxnResponse response = MustApply(machine, command).txn();
-  EXPECT_EQ(ToJson(response),
-            R"({"header":{"revision":"2"},"succeeded":true,"responses":[{"response_put":{"header":{"revision":"2"}}}]})");
+  proto::KvResponse applied = MustApply(machine, command);
+  FillHeaderIdentity(&applied, 1, 2, 3);
+  EXPECT_EQ(ToJson(applied.txn()),
+            R"({"header":{"cluster_id":"1","member_id":"2","revision":"2","raft_term":"3"},)"
+            R"("succeeded":true,"responses":[{"response_put":{"header":{"revision":"2"}}}]})");
 }
 
 TEST(KvJsonTest, LeaseMessagesUseEtcdsUpperCaseNames) {

@@ -224,6 +224,9 @@ TEST_F(KvStoreTest, CompactionRemovesOldRevisionsAndKeepsLatest) {
   ASSERT_EQ(snapshot.keys_size(), 1);
   EXPECT_EQ(snapshot.keys(0).key(), "foo");
   EXPECT_EQ(snapshot.keys(0).records_size(), 2);
+  EXPECT_EQ(machine.store().record_count(), 2);
+  EXPECT_EQ(machine.store().key_count(), 1);
+  EXPECT_GT(machine.store().approximate_bytes(), 0);
 }
 
 TEST_F(KvStoreTest, CompactionErrors) {

@@ -45,6 +45,10 @@ class MvccStore {
   int64_t compact_revision() const { return compact_revision_; }
   // Number of live keys at the newest revision (for metrics and tests).
   int64_t key_count() const;
+  // Stored records (live values, old values and tombstones) and their approximate size in bytes
+  // (keys + values), for metrics and etcd's dbSize-style reporting. O(records).
+  int64_t record_count() const;
+  int64_t approximate_bytes() const;
 
   // Reads `range` at options.revision.
   // Errors: kErrCompacted if revision < compact_revision(), kErrFutureRevision if > revision().

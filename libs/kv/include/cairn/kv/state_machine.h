@@ -88,7 +88,9 @@ class KvStateMachine {
   bool Compare(const etcd::Compare& compare) const;
   Status CheckTxn(const etcd::TxnRequest& request) const;
 
-  Result<proto::KvResponse> LeaseRevoke(const etcd::LeaseRevokeRequest& request);
+  Result<proto::KvResponse> ApplyKeyCommand(const proto::KvCommand& command);
+  Result<proto::KvResponse> ApplyLeaseCommand(const proto::KvCommand& command);
+  Status LeaseRevoke(int64_t id);
   void MaybeAutoCompact(int64_t now_ms);
   int64_t VisibleRevision() const;
 
@@ -98,5 +100,12 @@ class KvStateMachine {
   AutoCompactor compactor_;
   WatchHub watch_hub_;
 };
+
+// The top-level header of whichever response `response` holds; nullptr if it holds none.
+etcd::ResponseHeader* MutableHeader(proto::KvResponse* response);
+// Sets the identity fields the state machine leaves empty (etcd sets them only on the top-level
+// header, not on the responses nested in a txn).
+void FillHeaderIdentity(proto::KvResponse* response, uint64_t cluster_id, uint64_t member_id,
+                        uint64_t raft_term);
 
 }  // namespace cairn::kv
