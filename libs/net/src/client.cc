@@ -153,9 +153,9 @@ Status ClientCore::SubmitLocked(std::string encoded) {
     case State::kBackoff:
       return UnavailableError("not connected to " + options_.address + ": " + last_error_.ToString());
     case State::kConnected:
-      if (connection_->Write(std::move(encoded))) return Status::Ok();
-      // Closed under us; its on_close will move us to kBackoff.
-      return UnavailableError("connection to " + options_.address + " closed");
+      // Unavailable if it closed under us (its on_close moves us to kBackoff); ResourceExhausted
+      // when the peer is not reading fast enough.
+      return connection_->Write(std::move(encoded));
     case State::kIdle:
       StartConnectLocked();
       [[fallthrough]];
@@ -266,7 +266,7 @@ void ClientCore::OnConnected(uint64_t attempt, boost::system::error_code error) 
           .on_close = [weak](Connection& c, const Status& r) { if (auto s = weak.lock()) s->OnConnectionClosed(c, r); },
       };
       connection_ = std::make_shared<Connection>(std::move(connecting_), options_.address, options_.max_frame_size,
-                                                 std::move(callbacks));
+                                                 options_.max_queued_bytes, std::move(callbacks));
       connecting_ = tcp::socket(io_);
       state_ = State::kConnected;
       hello_rejected_ = Status::Ok();
@@ -277,7 +277,7 @@ void ClientCore::OnConnected(uint64_t attempt, boost::system::error_code error) 
         hello.set_payload(options_.make_hello());
         (void)connection_->WriteFrame(hello);
       }
-      for (std::string& frame : waiting_) connection_->Write(std::move(frame));
+      for (std::string& frame : waiting_) (void)connection_->Write(std::move(frame));  // fresh: only fails if closed
       waiting_.clear();
       connection_->Start();
       log::Debug("net.connected", "peer", options_.address);

@@ -1,5 +1,7 @@
 #include "connection.h"
 
+#include <algorithm>
+
 #include "cairn/common/logging.h"
 #include "cairn/common/strings.h"
 
@@ -21,9 +23,10 @@ std::string RemoteAddress(const boost::asio::ip::tcp::socket& socket) {
 }
 
 Connection::Connection(boost::asio::ip::tcp::socket socket, std::string peer, size_t max_frame_size,
-                       Callbacks callbacks)
+                       size_t max_queued_bytes, Callbacks callbacks)
     : peer_(std::move(peer)),
       max_frame_size_(max_frame_size),
+      max_queued_bytes_(max_queued_bytes),
       callbacks_(std::move(callbacks)),
       socket_(std::move(socket)),
       read_buffer_(kReadChunk),
@@ -75,19 +78,23 @@ void Connection::OnRead(boost::system::error_code error, size_t bytes) {
   if (!closed_) ReadMore();
 }
 
-bool Connection::Write(std::string encoded) {
+Status Connection::Write(std::string encoded) {
   std::lock_guard lock(mu_);
-  if (closed_) return false;
+  if (closed_) return UnavailableError("connection to " + peer_ + " is closed");
+  if (max_queued_bytes_ != 0 && unwritten_bytes_ + encoded.size() > max_queued_bytes_) {
+    return ResourceExhaustedError("send backlog to " + peer_ + " is full (" + std::to_string(unwritten_bytes_) +
+                                  " bytes not yet written)");
+  }
+  unwritten_bytes_ += encoded.size();
   queued_.push_back(std::move(encoded));
   if (!writing_) StartWriteLocked();
-  return true;
+  return Status::Ok();
 }
 
 Status Connection::WriteFrame(const proto::Frame& frame) {
   std::string encoded;
   CAIRN_RETURN_IF_ERROR(AppendEncodedFrame(frame, &encoded, max_frame_size_));
-  if (!Write(std::move(encoded))) return UnavailableError("connection to " + peer_ + " is closed");
-  return Status::Ok();
+  return Write(std::move(encoded));
 }
 
 void Connection::StartWriteLocked() {
@@ -111,6 +118,7 @@ void Connection::StartWriteLocked() {
 }
 
 void Connection::ConsumeWritten(size_t bytes) {
+  unwritten_bytes_ -= std::min(bytes, unwritten_bytes_);
   while (bytes > 0 && !in_flight_.empty()) {
     size_t left = in_flight_.front().size() - in_flight_offset_;
     if (bytes < left) {
@@ -164,6 +172,7 @@ void Connection::Close(const Status& reason) {
     socket_.shutdown(boost::asio::ip::tcp::socket::shutdown_both, ignored);
     socket_.close(ignored);
     queued_.clear();
+    unwritten_bytes_ = 0;
   }
   callbacks_.on_close(*this, reason);
 }

@@ -34,14 +34,18 @@ class Connection : public std::enable_shared_from_this<Connection> {
     std::function<void(Connection&, const Status&)> on_close;
   };
 
-  Connection(boost::asio::ip::tcp::socket socket, std::string peer, size_t max_frame_size, Callbacks callbacks);
+  // max_queued_bytes bounds the bytes accepted but not yet written (0: unbounded), so a peer that
+  // stops reading cannot make us buffer without limit.
+  Connection(boost::asio::ip::tcp::socket socket, std::string peer, size_t max_frame_size, size_t max_queued_bytes,
+             Callbacks callbacks);
 
   // Begins the read loop. Call once.
   void Start();
 
   // Queues an encoded frame (from AppendEncodedFrame). Frames queued while a write is in flight
-  // go out together in the next gather-write. Returns false when the connection is closed.
-  bool Write(std::string encoded);
+  // go out together in the next gather-write. Errors: Unavailable when closed, ResourceExhausted
+  // when the unwritten backlog would exceed max_queued_bytes.
+  Status Write(std::string encoded);
   // Encodes and queues. Unavailable when closed, ResourceExhausted when over the frame limit.
   Status WriteFrame(const proto::Frame& frame);
 
@@ -64,6 +68,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   const std::string peer_;
   const size_t max_frame_size_;
+  const size_t max_queued_bytes_;
   const Callbacks callbacks_;
 
   mutable std::mutex mu_;
@@ -76,6 +81,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::deque<std::string> in_flight_;                // GUARDED_BY(mu_): being written
   size_t in_flight_offset_ = 0;                      // GUARDED_BY(mu_): bytes of in_flight_.front() written
   std::vector<boost::asio::const_buffer> buffers_;   // GUARDED_BY(mu_)
+  size_t unwritten_bytes_ = 0;                       // GUARDED_BY(mu_): queued_ + rest of in_flight_
 
   // Touched only by the single outstanding read and its completion, never concurrently.
   std::vector<char> read_buffer_;

@@ -187,7 +187,8 @@ void ServerCore::OnAccept(boost::system::error_code error, tcp::socket socket) {
       .on_frame = [weak](Connection& c, proto::Frame f) { if (auto s = weak.lock()) s->OnFrame(c, std::move(f)); },
       .on_close = [weak](Connection& c, const Status& r) { if (auto s = weak.lock()) s->OnClose(c, r); },
   };
-  auto connection = std::make_shared<Connection>(std::move(socket), peer, options_.max_frame_size, std::move(callbacks));
+  auto connection = std::make_shared<Connection>(std::move(socket), peer, options_.max_frame_size,
+                                                 options_.max_queued_bytes, std::move(callbacks));
   connections_[connection.get()] = Peer{connection, !options_.verify_hello};
   log::Debug("net.accepted", "peer", peer);
   connection->Start();

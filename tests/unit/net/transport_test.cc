@@ -384,6 +384,31 @@ TEST_F(TransportTest, OversizedRequestFailsOnTheClient) {
   EXPECT_TRUE(client.CallSync("echo", "small", 5s).ok());
 }
 
+TEST_F(TransportTest, FullSendBacklogFailsFast) {
+  // A "server" that accepts but never reads: the client's backlog must stay bounded.
+  boost::asio::ip::tcp::acceptor silent(io_.io(), {boost::asio::ip::make_address("127.0.0.1"), 0});
+  boost::asio::ip::tcp::socket accepted(io_.io());
+  std::atomic<bool> accept_done{false};
+  silent.async_accept(accepted, [&](boost::system::error_code) { accept_done = true; });
+  ClientOptions options = FastRetry(silent.local_endpoint().port());
+  options.max_queued_bytes = 1 << 20;
+  Client client(io_.io(), options);
+  std::string chunk(64 * 1024, 'x');
+  Status status;
+  for (int i = 0; i < 10000 && status.ok(); ++i) {
+    status = client.Send("sink", chunk);
+    if (i == 0) {
+      ASSERT_TRUE(WaitFor([&] { return client.connected() && accept_done.load(); }));
+    }
+  }
+  EXPECT_EQ(status.code(), StatusCode::kResourceExhausted) << status;
+  Outcome outcome;
+  client.Call("sink", chunk, 5s, outcome.Callback());
+  ASSERT_TRUE(WaitFor([&] { return outcome.done(); }));
+  EXPECT_EQ(outcome.result().status().code(), StatusCode::kResourceExhausted);
+  client.Close();
+}
+
 TEST_F(TransportTest, OversizedResponseBecomesAnError) {
   ServerOptions options;
   options.max_frame_size = 1024;

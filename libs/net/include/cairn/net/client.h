@@ -45,6 +45,9 @@ struct ClientOptions {
   Duration max_backoff = std::chrono::seconds(5);
   Duration connect_timeout = std::chrono::seconds(5);
   size_t max_frame_size = kDefaultMaxFrameSize;
+  // Bytes queued but not yet written to the socket; beyond this Call/Send fail with
+  // ResourceExhausted (a peer that stops reading must not exhaust our memory). 0: unbounded.
+  size_t max_queued_bytes = size_t{256} << 20;
   // Jitter source for the backoff; used only under the client's lock. Default: seeded from SystemRandom().
   std::shared_ptr<Random> random;
   // Authentication hook: when set, its result is sent as a HELLO frame first on every connection
@@ -69,7 +72,7 @@ class Client {
   Result<std::string> CallSync(const std::string& method, std::string payload, Duration timeout);
 
   // Queues a ONEWAY frame. Ok means queued, not delivered. Unavailable while waiting to reconnect
-  // or after Close(); ResourceExhausted when larger than max_frame_size.
+  // or after Close(); ResourceExhausted when larger than max_frame_size or the backlog is full.
   Status Send(const std::string& method, std::string payload);
 
   // Fails pending calls with Cancelled, closes the connection and stops reconnecting. Idempotent.

@@ -63,6 +63,10 @@ using HelloVerifier = std::function<Status(std::string_view hello, const std::st
 struct ServerOptions {
   std::string address = "127.0.0.1:0";  // host:port to listen on; port 0 picks a free port
   size_t max_frame_size = kDefaultMaxFrameSize;
+  // Per connection: response bytes not yet written. A response that would exceed it is replaced
+  // by a small ResourceExhausted error if that still fits, else dropped (the caller's deadline
+  // fires). 0: unbounded.
+  size_t max_queued_bytes = size_t{256} << 20;
   HelloVerifier verify_hello;            // empty: no authentication
 };
 
