@@ -32,6 +32,20 @@ int64_t WatchHub::AllocateWatchId(Stream& stream) {
   return stream.next_watch_id++;
 }
 
+Status WatchHub::Handle(int64_t stream_id, const etcd::WatchRequest& request) {
+  switch (request.request_union_case()) {
+    case etcd::WatchRequest::kCreateRequest:
+      return CreateWatch(stream_id, request.create_request()).status();
+    case etcd::WatchRequest::kCancelRequest:
+      return CancelWatch(stream_id, request.cancel_request().watch_id());
+    case etcd::WatchRequest::kProgressRequest:
+      return RequestProgress(stream_id);
+    case etcd::WatchRequest::REQUEST_UNION_NOT_SET:
+      break;
+  }
+  return InvalidArgumentError("watch request names no operation (create_request, cancel_request or progress_request)");
+}
+
 Result<int64_t> WatchHub::CreateWatch(int64_t stream_id, const etcd::WatchCreateRequest& request) {
   auto it = streams_.find(stream_id);
   if (it == streams_.end()) return NotFoundError("watch stream " + std::to_string(stream_id) + " not found");

@@ -178,6 +178,23 @@ TEST_F(WatchTest, ClosedStreamGetsNothing) {
   EXPECT_EQ(machine.watch_hub().CreateWatch(stream, WatchReq("k")).status().code(), StatusCode::kNotFound);
 }
 
+TEST_F(WatchTest, HandlesWatchRequests) {
+  etcd::WatchRequest create;
+  *create.mutable_create_request() = WatchReq("k");
+  ASSERT_TRUE(machine.watch_hub().Handle(stream, create).ok());
+  etcd::WatchRequest progress;
+  progress.mutable_progress_request();
+  ASSERT_TRUE(machine.watch_hub().Handle(stream, progress).ok());
+  etcd::WatchRequest cancel;
+  cancel.mutable_cancel_request()->set_watch_id(0);
+  ASSERT_TRUE(machine.watch_hub().Handle(stream, cancel).ok());
+  ASSERT_EQ(responses.size(), 3u);
+  EXPECT_TRUE(responses[0].created());
+  EXPECT_EQ(responses[1].watch_id(), -1);
+  EXPECT_TRUE(responses[2].canceled());
+  EXPECT_EQ(machine.watch_hub().Handle(stream, etcd::WatchRequest()).code(), StatusCode::kInvalidArgument);
+}
+
 TEST_F(WatchTest, RestoreCatchesWatchersUp) {
   Watch(WatchReq("k"));
   KvStateMachine ahead(NoAutoCompaction());

@@ -36,6 +36,11 @@ class WatchHub {
   // Closes a stream and drops its watchers, sending nothing.
   void CloseStream(int64_t stream_id);
 
+  // Handles one WatchRequest from a stream (create, cancel or progress), as /v3/watch receives
+  // them. Errors: those of CreateWatch/CancelWatch/RequestProgress; InvalidArgument if the
+  // request names no operation.
+  Status Handle(int64_t stream_id, const etcd::WatchRequest& request);
+
   // Creates a watcher on a stream (see the file comment for what the sink receives). Returns the
   // watch id. Errors: NotFound for an unknown stream; kErrDuplicateWatchId (InvalidArgument) if
   // request.watch_id is already used on the stream (the sink also gets created+canceled with
