@@ -334,7 +334,7 @@ void Cluster::HandleReady(SimNode& node) {
     }
     // A snapshot raises the commit index; if the hard state saying so were lost in a crash, the WAL
     // would hold a commit below its own snapshot (restart refuses that). must_sync does not cover it.
-    if (ready.must_sync || ready.snapshot) node.disk.Sync();
+    if ((ready.must_sync || ready.snapshot) && options_.driver_bug != DriverBug::kSkipSync) node.disk.Sync();
     NoteCommit(node);
     std::vector<uint64_t> snapshot_targets;
     for (raft::Message& message : ready.messages) {
@@ -361,7 +361,7 @@ void Cluster::PersistSnapshot(SimNode& node, const raft::Snapshot& snapshot) {
               std::to_string(known->second.term));
   }
   node.disk.Append(Record(kRecordSnapshot, snapshot));
-  node.disk.Sync();
+  if (options_.driver_bug != DriverBug::kSkipSync) node.disk.Sync();
   Status applied = node.storage->ApplySnapshot(snapshot);
   if (!applied.ok()) return Violation(NodeName(node.id) + " ApplySnapshot failed: " + applied.ToString());
   RestoreApplication(node);
@@ -625,6 +625,11 @@ bool Cluster::ClientGet(uint64_t id, uint64_t node_id, const std::string& key) {
   client.read_context = "read/c" + std::to_string(id) + "/" + std::to_string(client.sequence);
   client.deadline = now_ + options_.client_timeout_ticks * kUnitsPerTick;
   if (options_.narrate) Say("c" + std::to_string(id) + " asks " + NodeName(node_id) + " for a linearizable read of " + key);
+  if (options_.driver_bug == DriverBug::kStaleRead) {
+    auto it = target->kv.find(key);
+    CompleteOp(client, it == target->kv.end() ? std::nullopt : std::optional<std::string>(it->second));
+    return true;
+  }
   target->raft->ReadIndex(client.read_context);
   return true;
 }

@@ -34,6 +34,13 @@ namespace cairn::sim {
 
 inline constexpr int64_t kUnitsPerTick = 10;  // simulated time units per raft tick
 
+// Deliberate driver mistakes, to prove the checkers catch what they claim to (mutation testing).
+enum class DriverBug {
+  kNone,
+  kSkipSync,   // never fsync the WAL: a crash loses votes and acknowledged entries
+  kStaleRead,  // answer reads from the local state machine at once, skipping ReadIndex
+};
+
 struct SimOptions {
   uint64_t seed = 1;
   int nodes = 3;
@@ -47,6 +54,7 @@ struct SimOptions {
   bool random_faults = true;  // false for scripted scenarios
   bool narrate = false;       // scenario narration: readable lines, no message noise
   size_t trace_tail = 60;     // trace lines kept for a violation report
+  DriverBug driver_bug = DriverBug::kNone;
 };
 
 // One simulated host: a raft node, its storage and its KV state machine.

@@ -5,6 +5,7 @@
 //       linearizability check; prints one summary line and exits 0, or on the first violation prints
 //       the invariant, the trace tail and the command that replays the seed, and exits 1.
 //   raft-sim --scenario NAME      narrates a scripted scenario (--scenario list: the names)
+//   --driver-bug skip-sync|stale-read   plants a driver mistake; the run should then find a violation
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
@@ -24,6 +25,7 @@ struct Args {
   int steps = 300;
   bool trace = false;
   std::string scenario;
+  cairn::sim::DriverBug driver_bug = cairn::sim::DriverBug::kNone;
 };
 
 int Usage(const std::string& error) {
@@ -60,6 +62,7 @@ int RunSeeds(const Args& args) {
     options.seed = seed;
     options.nodes = args.nodes;
     options.fault_ticks = args.steps;
+    options.driver_bug = args.driver_bug;
     cairn::sim::Cluster cluster(options);
     if (args.trace) cluster.set_trace_sink([](const std::string& line) { std::cout << line << "\n"; });
     bool ok = cluster.RunRandom();
@@ -74,7 +77,11 @@ int RunSeeds(const Args& args) {
       for (const std::string& line : cluster.trace_tail()) std::cout << line << "\n";
     }
     std::cout << "--- replay: raft-sim --seeds 1 --start " << seed << " --nodes " << args.nodes << " --steps "
-              << args.steps << " --trace\n";
+              << args.steps
+              << (args.driver_bug == cairn::sim::DriverBug::kSkipSync    ? " --driver-bug skip-sync"
+                  : args.driver_bug == cairn::sim::DriverBug::kStaleRead ? " --driver-bug stale-read"
+                                                                         : "")
+              << " --trace\n";
     std::cout << "seeds=" << (seed - args.start + 1) << " violations=1 first_failing_seed=" << seed << "\n";
     return 1;
   }
@@ -107,6 +114,15 @@ int main(int argc, char** argv) {
     } else if (flag == "--steps") {
       if (!value(1'000'000, &number)) return Usage("--steps needs a number of ticks");
       args.steps = static_cast<int>(number);
+    } else if (flag == "--driver-bug") {
+      std::string_view bug = i + 1 < argc ? argv[++i] : "";
+      if (bug == "skip-sync") {
+        args.driver_bug = cairn::sim::DriverBug::kSkipSync;
+      } else if (bug == "stale-read") {
+        args.driver_bug = cairn::sim::DriverBug::kStaleRead;
+      } else {
+        return Usage("--driver-bug takes skip-sync or stale-read");
+      }
     } else if (flag == "--trace") {
       args.trace = true;
     } else if (flag == "--scenario") {
