@@ -172,7 +172,7 @@ Ready RawNode::GetReady() {
   rd.committed_entries = log.NextCommittedEntries();
   rd.messages = raft_->TakeMessages();
   rd.read_states = raft_->TakeReadStates();
-  rd.must_sync = !rd.entries.empty() ||
+  rd.must_sync = !rd.entries.empty() || rd.snapshot.has_value() ||
                  (rd.hard_state && (hs.term() != prev_hard_.term() || hs.vote() != prev_hard_.vote()));
   if (!rd.entries.empty()) {
     handed.last_entry_index = rd.entries.back().index();

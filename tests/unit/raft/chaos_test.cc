@@ -1,6 +1,7 @@
 // Seeded random runs with message loss, partitions, crashes/restarts and log compaction, checking the
 // Raft safety properties (Figure 3) after every round. Short here (label unit, also under ASan); the
 // simulator in tests/sim runs thousands of seeds.
+#include <algorithm>
 #include <cstdlib>
 
 #include <gtest/gtest.h>
@@ -138,6 +139,109 @@ TEST(Chaos, SafetyUnderLossPartitionsCrashesAndCompaction) {
       EXPECT_EQ(c.peer(id).applied, c.peer(1).applied) << "node " << id << DescribeNodes(c);
     }
   }
+}
+
+// Membership changes (add learner, promote, remove) interleaved with loss, partitions and restarts.
+// Node ids are never reused after removal (as etcd requires).
+TEST(Chaos, SafetyWithMembershipChanges) {
+  const char* env = std::getenv("CAIRN_RAFT_CHAOS_SEEDS");
+  uint64_t seeds = env != nullptr ? std::strtoull(env, nullptr, 10) : 8;
+  size_t promoted_voters = 0, removals = 0;
+  for (uint64_t seed = 1; seed <= seeds; ++seed) {
+    SCOPED_TRACE("seed " + std::to_string(seed));
+    Cluster c({1, 2, 3}, {}, seed);
+    SafetyChecker checker(c);
+    Random random(seed * 104729);
+    uint64_t next_id = 4;
+    std::set<uint64_t> removed;
+    auto change = [](raftpb::ConfChangeType type, uint64_t node) {
+      ConfChange cc;
+      cc.set_type(type);
+      cc.set_node_id(node);
+      return cc;
+    };
+    for (int round = 0; round < 300; ++round) {
+      uint64_t leader = c.Leader();
+      std::vector<uint64_t> live;
+      for (auto& [id, peer] : c.peers()) {
+        if (!removed.count(id)) live.push_back(id);
+      }
+      uint64_t target = live[random.Uniform(live.size())];
+      switch (random.Uniform(14)) {
+        case 0:
+          c.Recover();
+          c.Isolate(target);
+          break;
+        case 1:
+          c.Recover();
+          c.SetDropPercent(random.Uniform(25));
+          break;
+        case 2:
+          c.Restart(target);
+          break;
+        case 3:
+          if (c.peer(target).applied_index > *c.peer(target).storage->FirstIndex()) c.SnapshotAndCompact(target);
+          break;
+        case 4:  // add a brand-new learner
+          if (leader != kNone && next_id <= 8) {
+            c.AddEmptyNode(next_id);
+            if (c.node(leader).ProposeConfChange(change(raftpb::CONF_CHANGE_ADD_LEARNER, next_id)).ok()) {
+              ++next_id;
+            } else {
+              c.peers().erase(next_id);
+            }
+          }
+          break;
+        case 5:  // promote a learner
+          if (leader != kNone) {
+            auto cs = c.node(leader).GetStatus().conf_state;
+            if (cs.learners_size() > 0) {
+              (void)c.node(leader).ProposeConfChange(change(raftpb::CONF_CHANGE_ADD_NODE, cs.learners(0)));
+            }
+          }
+          break;
+        case 6:  // remove a voter, keeping at least three
+          if (leader != kNone) {
+            auto cs = c.node(leader).GetStatus().conf_state;
+            if (cs.voters_size() > 3) {
+              uint64_t victim = cs.voters(random.Uniform(cs.voters_size()));
+              if (c.node(leader).ProposeConfChange(change(raftpb::CONF_CHANGE_REMOVE_NODE, victim)).ok()) {
+                removed.insert(victim);
+              }
+            }
+          }
+          break;
+        default:
+          (void)c.node(target).Propose("m" + std::to_string(round));
+          break;
+      }
+      c.TickAll();
+      checker.CheckRound();
+      if (::testing::Test::HasFailure()) return;
+    }
+    c.Recover();
+    c.TickAll(80);
+    checker.CheckRound();
+    c.ExpectAppliedPrefixes();
+    uint64_t leader = c.Leader();
+    ASSERT_NE(leader, kNone) << DescribeNodes(c);
+    auto cs = c.node(leader).GetStatus().conf_state;
+    for (uint64_t id : cs.voters()) {
+      EXPECT_EQ(c.peer(id).applied, c.peer(leader).applied) << "voter " << id << DescribeNodes(c);
+    }
+    for (uint64_t id : cs.learners()) {
+      EXPECT_EQ(c.peer(id).applied, c.peer(leader).applied) << "learner " << id << DescribeNodes(c);
+    }
+    for (uint64_t id : cs.voters()) promoted_voters += id >= 4;
+    for (uint64_t id = 1; id < next_id; ++id) {
+      bool member = std::count(cs.voters().begin(), cs.voters().end(), id) +
+                    std::count(cs.learners().begin(), cs.learners().end(), id);
+      removals += !member;
+    }
+  }
+  // The run must actually have exercised membership changes.
+  EXPECT_GT(promoted_voters, 0u);
+  EXPECT_GT(removals, 0u);
 }
 
 }  // namespace

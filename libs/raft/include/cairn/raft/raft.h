@@ -128,7 +128,7 @@ struct Ready {
   std::optional<Snapshot> snapshot;      // persist/apply before entries
   std::vector<Entry> committed_entries;  // apply after persisting
   std::vector<Message> messages;         // send after persisting
-  bool must_sync = false;                // entries, vote or term changed: fsync before sending
+  bool must_sync = false;                // entries, snapshot, vote or term changed: fsync before sending
 };
 
 // Per-follower replication state, visible to the leader's status.
