@@ -41,7 +41,6 @@ int64_t Lessor::NextAutoId() {
 }
 
 Result<const Lease*> Lessor::Grant(int64_t id, int64_t ttl_seconds, int64_t now_ms) {
-  if (id < 0) return InvalidArgumentError("lease ID must not be negative");
   if (ttl_seconds > kMaxLeaseTtlSeconds) return InvalidArgumentError(std::string(kErrLeaseTtlTooLarge));
   if (id != 0 && leases_.count(id) != 0) return AlreadyExistsError(std::string(kErrLeaseExists));
   if (id == 0) id = NextAutoId();
@@ -121,7 +120,7 @@ void Lessor::SaveTo(proto::KvSnapshot* snapshot) const {
 Status Lessor::LoadFrom(const proto::KvSnapshot& snapshot) {
   std::map<int64_t, Lease> leases;
   for (const proto::KvLease& in : snapshot.leases()) {
-    if (in.id() <= 0 || leases.count(in.id()) != 0) {
+    if (in.id() == 0 || leases.count(in.id()) != 0) {
       return CorruptionError("kv snapshot: bad or duplicate lease id " + std::to_string(in.id()));
     }
     leases[in.id()] = Lease{in.id(), in.ttl(), in.expiry_ms(), {}};

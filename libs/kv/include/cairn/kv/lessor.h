@@ -31,7 +31,8 @@ class Lessor {
   explicit Lessor(int64_t min_ttl_seconds) : min_ttl_seconds_(min_ttl_seconds) {}
 
   // Grants a lease. id 0 picks a fresh positive id deterministically (from a sequence kept in
-  // the snapshot). Errors: kErrLeaseExists, kErrLeaseTtlTooLarge, InvalidArgument for id < 0.
+  // the snapshot). Any other id (negative too, as etcd allows) is taken as given.
+  // Errors: kErrLeaseExists, kErrLeaseTtlTooLarge.
   Result<const Lease*> Grant(int64_t id, int64_t ttl_seconds, int64_t now_ms);
   // Removes the lease and returns it (with its keys). Errors: kErrLeaseNotFound.
   Result<Lease> Remove(int64_t id);
