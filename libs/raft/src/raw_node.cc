@@ -41,6 +41,19 @@ Status ValidateStorage(const Config& config) {
   }
   return Status::Ok();
 }
+// A malformed message from the network is refused here so the core can rely on its shape.
+Status ValidateEntries(const Message& m) {
+  if (m.type() != raftpb::MSG_APP) return Status::Ok();
+  for (int i = 0; i < m.entries_size(); ++i) {
+    if (m.entries(i).index() != m.index() + 1 + static_cast<uint64_t>(i) || m.entries(i).term() < m.log_term() ||
+        m.entries(i).term() > m.term()) {
+      return InvalidArgumentError("raft: malformed append (entry " + N(i) + " has index " +
+                                  N(m.entries(i).index()) + " term " + N(m.entries(i).term()) + "): " +
+                                  DescribeMessage(m));
+    }
+  }
+  return Status::Ok();
+}
 }  // namespace
 
 Status ValidateConfig(const Config& config) {
@@ -109,6 +122,7 @@ Status RawNode::Step(const Message& message) {
   if (message.from() == kNone && message.type() != raftpb::MSG_PROP && message.type() != raftpb::MSG_READ_INDEX) {
     return InvalidArgumentError("raft: message without a sender: " + DescribeMessage(message));
   }
+  CAIRN_RETURN_IF_ERROR(ValidateEntries(message));
   return raft_->Step(message);
 }
 

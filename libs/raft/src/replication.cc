@@ -150,6 +150,13 @@ void RaftImpl::HandleAppendEntries(const Message& m) {
 }
 
 void RaftImpl::HandleAppendResponse(const Message& m, Progress& pr) {
+  if (m.index() > log_.LastIndex()) {
+    // A peer cannot have matched entries we never had; trusting it would corrupt flow control.
+    Narrate(EventKind::kMessageIgnored, m.from(), m.index(),
+            "ignored append response from " + N(m.from()) + " for index " + N(m.index()) + " beyond our last " +
+                N(log_.LastIndex()));
+    return;
+  }
   if (m.reject()) {
     uint64_t next_probe = m.reject_hint();
     if (m.log_term() > 0) {

@@ -108,6 +108,8 @@ TEST(Chaos, SafetyUnderLossPartitionsCrashesAndCompaction) {
         case 2:
           c.Recover();
           c.SetDropPercent(random.Uniform(30));
+          c.SetReorderPercent(random.Uniform(50));
+          c.SetDuplicatePercent(random.Uniform(10));
           break;
         case 3:
           c.Restart(target);
@@ -175,6 +177,8 @@ TEST(Chaos, SafetyWithMembershipChanges) {
         case 1:
           c.Recover();
           c.SetDropPercent(random.Uniform(25));
+          c.SetReorderPercent(random.Uniform(50));
+          c.SetDuplicatePercent(random.Uniform(10));
           break;
         case 2:
           c.Restart(target);

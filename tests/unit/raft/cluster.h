@@ -162,8 +162,10 @@ class Cluster {
         if (!peer.down) Process(id);
       }
       if (queue_.empty()) return;
-      Message m = std::move(queue_.front());
-      queue_.pop_front();
+      size_t pick = reorder_percent_ > 0 && random_.Uniform(100) < reorder_percent_ ? random_.Uniform(queue_.size()) : 0;
+      Message m = std::move(queue_[pick]);
+      queue_.erase(queue_.begin() + static_cast<ptrdiff_t>(pick));
+      if (duplicate_percent_ > 0 && random_.Uniform(100) < duplicate_percent_) queue_.push_back(m);
       Deliver(std::move(m));
     }
     ADD_FAILURE() << "cluster did not stabilize";
@@ -200,9 +202,15 @@ class Cluster {
     isolated_.clear();
     cut_.clear();
     drop_percent_ = 0;
+    reorder_percent_ = 0;
+    duplicate_percent_ = 0;
     filter_ = nullptr;
   }
   void SetDropPercent(uint64_t percent) { drop_percent_ = percent; }
+  // Delivers a random queued message instead of the oldest this often, and re-queues a copy of a
+  // delivered message this often (the network reorders and duplicates).
+  void SetReorderPercent(uint64_t percent) { reorder_percent_ = percent; }
+  void SetDuplicatePercent(uint64_t percent) { duplicate_percent_ = percent; }
   void SetFilter(Filter f) { filter_ = std::move(f); }
   void ClearQueue() { queue_.clear(); }
   std::deque<Message>& queue() { return queue_; }
@@ -273,6 +281,8 @@ class Cluster {
   std::set<std::pair<uint64_t, uint64_t>> cut_;
   std::set<uint64_t> isolated_;
   uint64_t drop_percent_ = 0;
+  uint64_t reorder_percent_ = 0;
+  uint64_t duplicate_percent_ = 0;
   Filter filter_;
 };
 

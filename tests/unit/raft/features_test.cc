@@ -472,6 +472,34 @@ TEST(RawNodeApi, StepRejectsLocalMessagesAndProposalsWithoutLeaderAreDropped) {
   EXPECT_EQ(c.node(1).Propose("x").code(), StatusCode::kUnavailable);
 }
 
+TEST(RawNodeApi, MalformedMessagesAreRefusedNotFatal) {
+  Cluster c({1, 2, 3});
+  c.Campaign(1);
+  Message app;
+  app.set_type(raftpb::MSG_APP);
+  app.set_from(1);
+  app.set_to(2);
+  app.set_term(c.node(1).term());
+  app.set_index(4);
+  app.set_log_term(c.node(1).term());
+  Entry e;
+  e.set_index(9);  // not index+1
+  e.set_term(c.node(1).term());
+  *app.add_entries() = e;
+  EXPECT_EQ(c.node(2).Step(app).code(), StatusCode::kInvalidArgument);
+
+  Message resp;
+  resp.set_type(raftpb::MSG_APP_RESP);
+  resp.set_from(2);
+  resp.set_to(1);
+  resp.set_term(c.node(1).term());
+  resp.set_index(1000);  // beyond the leader's log
+  EXPECT_TRUE(c.node(1).Step(resp).ok());
+  EXPECT_LT(c.node(1).GetStatus().progress.at(2).match, 1000u);
+  ASSERT_TRUE(c.Propose(1, "still fine").ok());
+  EXPECT_EQ(c.peer(2).applied.back(), "still fine");
+}
+
 TEST(RawNodeApi, FollowerForwardsProposalsToLeader) {
   Cluster c({1, 2, 3});
   c.Campaign(1);
