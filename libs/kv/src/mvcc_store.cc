@@ -33,10 +33,10 @@ int64_t MvccStore::approximate_bytes() const {
 }
 
 int MvccStore::FindAt(const History& history, int64_t revision) {
-  for (int i = static_cast<int>(history.size()) - 1; i >= 0; --i) {
-    if (history[i].main <= revision) return i;
-  }
-  return -1;
+  // History is sorted by revision; a hot key can have thousands of records.
+  auto after = std::upper_bound(history.begin(), history.end(), revision,
+                                [](int64_t rev, const Record& record) { return rev < record.main; });
+  return static_cast<int>(after - history.begin()) - 1;
 }
 
 template <typename Fn>
