@@ -10,8 +10,9 @@
 //     2. persist rd.entries and rd.hard_state (fsync when rd.must_sync), then storage.Append(rd.entries)
 //        and storage.SetHardState(*rd.hard_state)
 //     3. only now send rd.messages: votes and append responses promise what step 2 made durable.
-//        (Messages must not be sent before step 2. A leader may be optimised to send MSG_APP in
-//        parallel with its own fsync, but this core does not rely on that and neither should drivers.)
+//        Never send before step 2, not even a leader's MSG_APP: the leader counts its own new entries
+//        toward the commit quorum as soon as it appends them, which is safe only because nothing
+//        (including a commit index) leaves the node before they are durable.
 //     4. apply rd.committed_entries in order; for ENTRY_CONF_CHANGE entries call
 //        node.ApplyConfChange(cc) after parsing ConfChange from entry.data (an empty data = no-op).
 //     5. node.Advance()
