@@ -194,6 +194,7 @@ Status Cluster::StartNode(SimNode& node) {
     Say(NodeName(event.node) + " [term " + std::to_string(event.term) + "] " + event.text);
   };
   CAIRN_ASSIGN_OR_RETURN(node.raft, raft::RawNode::Create(config));
+  dirty_.insert(node.id);
   node.up = true;
   node.role = raft::Role::kFollower;
   node.pending_reads.clear();
@@ -299,14 +300,21 @@ void Cluster::Deliver() {
 
 void Cluster::TickNodes() {
   for (auto& [id, node] : nodes_) {
-    if (node->up && (now_ + node->tick_phase) % kUnitsPerTick == 0) node->raft->Tick();
+    if (node->up && (now_ + node->tick_phase) % kUnitsPerTick == 0) {
+      node->raft->Tick();
+      dirty_.insert(id);
+    }
   }
 }
 
+// Only nodes touched since the last pass can have a Ready: HandleReady drains it completely.
 void Cluster::ProcessReadies() {
-  for (auto& [id, node] : nodes_) {
+  std::set<uint64_t> dirty;
+  dirty.swap(dirty_);
+  for (uint64_t id : dirty) {
     if (!violation_.empty()) return;
-    if (node->up) HandleReady(*node);
+    SimNode* target = node(id);
+    if (target && target->up) HandleReady(*target);
   }
 }
 
@@ -598,6 +606,7 @@ bool Cluster::ClientPut(uint64_t id, uint64_t node_id, const std::string& key, c
   ++client.sequence;
   Status proposed =
       target->raft->Propose(EncodeCommand({client.id, client.sequence, key, value}));
+  dirty_.insert(node_id);
   if (!proposed.ok()) {
     // Dropped by contract (raft.h): it never takes effect, so it is left out of the history.
     ++ops_refused_;
@@ -631,6 +640,7 @@ bool Cluster::ClientGet(uint64_t id, uint64_t node_id, const std::string& key) {
     return true;
   }
   target->raft->ReadIndex(client.read_context);
+  dirty_.insert(node_id);
   return true;
 }
 
@@ -696,6 +706,7 @@ void Cluster::TransferLeader(uint64_t to) {
   ++transfers_;
   Say("operator asks leader " + NodeName(leader) + " to transfer leadership to " + NodeName(to));
   node(leader)->raft->TransferLeadership(to);
+  dirty_.insert(leader);
 }
 
 void Cluster::Campaign(uint64_t id) {
@@ -703,6 +714,7 @@ void Cluster::Campaign(uint64_t id) {
   if (!target || !target->up) return;
   Say(NodeName(id) + " is told to campaign now");
   Status status = target->raft->Campaign();
+  dirty_.insert(id);
   if (!status.ok()) Say(NodeName(id) + " campaign refused: " + status.ToString());
 }
 
@@ -714,6 +726,7 @@ uint64_t Cluster::AddLearner() {
   change.set_type(raftpb::CONF_CHANGE_ADD_LEARNER);
   change.set_node_id(id);
   change.set_id(next_conf_change_id_++);
+  dirty_.insert(leader);
   if (!node(leader)->raft->ProposeConfChange(change).ok()) return 0;
   SimNode& added = AddNode(id, false);
   added.tick_phase = faults_on_ ? static_cast<int>(random_.Uniform(kUnitsPerTick)) : 0;
@@ -731,6 +744,7 @@ bool Cluster::Promote(uint64_t id) {
   change.set_type(raftpb::CONF_CHANGE_ADD_NODE);
   change.set_node_id(id);
   change.set_id(next_conf_change_id_++);
+  dirty_.insert(leader);
   if (!node(leader)->raft->ProposeConfChange(change).ok()) return false;
   ++conf_changes_;
   Say("operator promotes " + NodeName(id) + " to voter through leader " + NodeName(leader));
@@ -744,6 +758,7 @@ bool Cluster::Remove(uint64_t id) {
   change.set_type(raftpb::CONF_CHANGE_REMOVE_NODE);
   change.set_node_id(id);
   change.set_id(next_conf_change_id_++);
+  dirty_.insert(leader);
   if (!node(leader)->raft->ProposeConfChange(change).ok()) return false;
   ++conf_changes_;
   Say("operator removes " + NodeName(id) + " through leader " + NodeName(leader));

@@ -182,6 +182,7 @@ class Cluster {
   uint64_t next_node_id_ = 0;
   int64_t now_ = 0;
   bool faults_on_ = true;
+  std::set<uint64_t> dirty_;  // nodes called since the last ProcessReadies
 
   // Invariant bookkeeping.
   std::map<uint64_t, uint64_t> leader_of_term_;

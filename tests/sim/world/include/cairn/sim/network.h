@@ -13,7 +13,7 @@
 
 #include <algorithm>
 #include <cstdint>
-#include <queue>
+#include <map>
 #include <set>
 #include <utility>
 #include <vector>
@@ -79,22 +79,21 @@ class Network {
   // link was cut since they were sent are counted as cut and not returned.
   std::vector<Delivery<M>> TakeDue(int64_t now) {
     std::vector<Delivery<M>> due;
-    while (!queue_.empty() && queue_.top().delivery.time <= now) {
-      Queued queued = queue_.top();
-      queue_.pop();
-      if (!Connected(queued.delivery.from, queued.delivery.to)) {
+    while (!queue_.empty() && queue_.begin()->first.first <= now) {
+      Delivery<M> delivery = std::move(queue_.extract(queue_.begin()).mapped());
+      if (!Connected(delivery.from, delivery.to)) {
         ++stats_.cut;
         continue;
       }
       ++stats_.delivered;
-      due.push_back(std::move(queued.delivery));
+      due.push_back(std::move(delivery));
     }
     return due;
   }
 
   size_t InFlight() const { return queue_.size(); }
   // Time of the next queued message, or -1 when none.
-  int64_t NextDeliveryTime() const { return queue_.empty() ? -1 : queue_.top().delivery.time; }
+  int64_t NextDeliveryTime() const { return queue_.empty() ? -1 : queue_.begin()->first.first; }
 
   // Cuts (or restores) the one-way link from -> to.
   void SetLink(uint64_t from, uint64_t to, bool up) {
@@ -130,16 +129,6 @@ class Network {
   }
 
  private:
-  struct Queued {
-    Delivery<M> delivery;
-    uint64_t sequence = 0;
-    // Min-heap on (time, sequence).
-    bool operator<(const Queued& other) const {
-      if (delivery.time != other.delivery.time) return delivery.time > other.delivery.time;
-      return sequence > other.sequence;
-    }
-  };
-
   int64_t Delay() {
     if (faults_.spike_per_mille > 0 && random_.Uniform(1000) < faults_.spike_per_mille) {
       int64_t low = faults_.max_delay;
@@ -152,13 +141,15 @@ class Network {
   }
 
   void Enqueue(uint64_t from, uint64_t to, M message, int64_t now) {
-    queue_.push(Queued{{from, to, now + Delay(), std::move(message)}, next_sequence_++});
+    int64_t time = now + Delay();
+    queue_.emplace(std::make_pair(time, next_sequence_++), Delivery<M>{from, to, time, std::move(message)});
   }
 
   Random& random_;
   NetworkFaults faults_;
   NetworkStats stats_;
-  std::priority_queue<Queued> queue_;
+  // Keyed by (delivery time, send sequence): ordered, and messages move out without copies.
+  std::map<std::pair<int64_t, uint64_t>, Delivery<M>> queue_;
   uint64_t next_sequence_ = 0;
   std::set<std::pair<uint64_t, uint64_t>> cut_links_;
   std::set<uint64_t> down_nodes_;
