@@ -104,6 +104,9 @@ Status RaftImpl::FilterConfChanges(std::vector<Entry>& entries) {
     if (!cc.ParseFromString(entries[i].data())) {
       return InvalidArgumentError("raft: conf change entry does not parse as ConfChange");
     }
+    if (!raftpb::ConfChangeType_IsValid(cc.type()) || cc.node_id() == kNone) {
+      return InvalidArgumentError("raft: conf change refused: unknown type " + N(cc.type()) + " or node id 0");
+    }
     if (pending_conf_index_ > log_.applied()) {
       Narrate(EventKind::kMessageIgnored, cc.node_id(), pending_conf_index_,
               "refused conf change: the previous one at " + N(pending_conf_index_) + " is not applied yet");

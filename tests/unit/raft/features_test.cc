@@ -280,6 +280,27 @@ TEST(Membership, PendingConfChangeBlocksTheNext) {
   EXPECT_TRUE(c.node(1).ProposeConfChange(Change(raftpb::CONF_CHANGE_ADD_LEARNER, 5)).ok());
 }
 
+TEST(Membership, MalformedConfChangeIsRefused) {
+  Cluster c({1, 2, 3});
+  c.Campaign(1);
+  ConfChange bad;
+  bad.set_type(static_cast<raftpb::ConfChangeType>(42));
+  bad.set_node_id(4);
+  EXPECT_EQ(c.node(1).ProposeConfChange(bad).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(c.node(1).ProposeConfChange(Change(raftpb::CONF_CHANGE_ADD_NODE, 0)).code(),
+            StatusCode::kInvalidArgument);
+  Entry garbage;
+  garbage.set_type(raftpb::ENTRY_CONF_CHANGE);
+  garbage.set_data("\xff\xff not a proto");
+  Message prop;
+  prop.set_type(raftpb::MSG_PROP);
+  prop.set_from(1);
+  *prop.add_entries() = garbage;
+  EXPECT_EQ(c.node(1).Step(prop).code(), StatusCode::kInvalidArgument);
+  EXPECT_TRUE(c.Propose(1, "ok").ok());
+  EXPECT_EQ(c.peer(3).applied.back(), "ok");
+}
+
 TEST(Membership, RemovingTheLastVoterIsRefused) {
   Cluster c({1});
   c.Campaign(1);
