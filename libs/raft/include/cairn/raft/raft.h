@@ -101,7 +101,8 @@ struct Config {
   bool check_quorum = true;   // leader steps down without quorum contact for an election timeout;
                               // followers ignore votes while they have heard from a leader recently
   bool disable_proposal_forwarding = false;  // followers drop proposals instead of forwarding
-  uint64_t random_seed = 1;   // seeds the election timeout randomisation (deterministic tests)
+  uint64_t random_seed = 1;   // seeds the election timeout randomisation (deterministic tests);
+                              // mixed with id, so nodes sharing a seed still get different timeouts
   EventHook on_event;         // optional narration hook, called synchronously inside node calls
 };
 
