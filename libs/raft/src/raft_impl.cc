@@ -32,6 +32,8 @@ RaftImpl::RaftImpl(const Config& config)
       pre_vote_(config.pre_vote),
       disable_proposal_forwarding_(config.disable_proposal_forwarding),
       max_msg_size_(config.max_size_per_msg),
+      max_uncommitted_size_(config.max_uncommitted_entries_size == 0 ? kNoLimit
+                                                                     : config.max_uncommitted_entries_size),
       // Mix the id in so nodes sharing a seed still get different timeouts.
       random_(config.random_seed * 0x9E3779B97F4A7C15ULL + config.id),
       on_event_(config.on_event) {
@@ -110,6 +112,7 @@ void RaftImpl::Reset(uint64_t term) {
     if (node == id_) pr.match = last;
   }
   pending_conf_index_ = 0;
+  uncommitted_size_ = 0;
   pending_read_index_.clear();
   read_index_queue_.clear();
 }
@@ -408,6 +411,10 @@ Status RaftImpl::StepLeader(Message& m) {
       }
       std::vector<Entry> entries(m.entries().begin(), m.entries().end());
       CAIRN_RETURN_IF_ERROR(FilterConfChanges(entries));
+      if (!IncreaseUncommittedSize(entries)) {
+        return UnavailableError("raft: proposal dropped: " + N(uncommitted_size_) +
+                                " bytes of entries are still uncommitted (limit " + N(max_uncommitted_size_) + ")");
+      }
       AppendEntry(std::move(entries));
       BroadcastAppend();
       return Status::Ok();

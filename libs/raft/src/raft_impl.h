@@ -43,6 +43,9 @@ class RaftImpl {
   HardState GetHardState() const;
   SoftState GetSoftState() const { return SoftState{leader_, role_}; }
 
+  // Uncommitted-size accounting (Config::max_uncommitted_entries_size); called with applied data size.
+  void ReduceUncommittedSize(uint64_t bytes) { uncommitted_size_ = bytes > uncommitted_size_ ? 0 : uncommitted_size_ - bytes; }
+
   std::vector<Message> TakeMessages() { return std::exchange(messages_, {}); }
   std::vector<ReadState> TakeReadStates() { return std::exchange(read_states_, {}); }
   bool HasMessages() const { return !messages_.empty(); }
@@ -74,6 +77,7 @@ class RaftImpl {
 
   // replication.cc
   bool AppendEntry(std::vector<Entry> entries);
+  bool IncreaseUncommittedSize(const std::vector<Entry>& entries);
   void SendAppend(uint64_t to) { MaybeSendAppend(to, true); }
   bool MaybeSendAppend(uint64_t to, bool send_if_empty);
   void SendHeartbeat(uint64_t to, const std::string& context);
@@ -120,6 +124,8 @@ class RaftImpl {
   bool pre_vote_;
   bool disable_proposal_forwarding_;
   uint64_t max_msg_size_;
+  uint64_t max_uncommitted_size_;
+  uint64_t uncommitted_size_ = 0;  // leader only: data bytes appended in this term, not yet applied
   uint64_t lead_transferee_ = kNone;
   // Index of the latest conf change proposed; a new one waits until it is applied.
   uint64_t pending_conf_index_ = 0;

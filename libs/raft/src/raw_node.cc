@@ -193,6 +193,7 @@ Ready RawNode::GetReady() {
     handed.last_entry_term = rd.entries.back().term();
   }
   if (rd.snapshot) handed.snapshot_index = rd.snapshot->metadata().index();
+  for (const Entry& e : rd.committed_entries) handed.applied_bytes += e.data().size();
   if (!rd.committed_entries.empty()) {
     handed.applied_to = rd.committed_entries.back().index();
   } else if (rd.snapshot) {
@@ -209,6 +210,7 @@ void RawNode::Advance() {
   if (pending_->snapshot_index > 0) log.StableSnapTo(pending_->snapshot_index);
   if (pending_->last_entry_index > 0) log.StableTo(pending_->last_entry_index, pending_->last_entry_term);
   if (pending_->applied_to > 0) log.AppliedTo(pending_->applied_to);
+  raft_->ReduceUncommittedSize(pending_->applied_bytes);
   pending_.reset();
 }
 

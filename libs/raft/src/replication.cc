@@ -23,6 +23,16 @@ bool RaftImpl::AppendEntry(std::vector<Entry> entries) {
   return true;
 }
 
+bool RaftImpl::IncreaseUncommittedSize(const std::vector<Entry>& entries) {
+  uint64_t bytes = 0;
+  for (const Entry& e : entries) bytes += e.data().size();
+  // An empty tail accepts any proposal, so one oversized entry cannot wedge the node; empty entries
+  // (the leader's no-op) always pass.
+  if (uncommitted_size_ > 0 && bytes > 0 && uncommitted_size_ + bytes > max_uncommitted_size_) return false;
+  uncommitted_size_ += bytes;
+  return true;
+}
+
 bool RaftImpl::MaybeCommit() {
   uint64_t before = log_.committed();
   // Only an entry of the current term is committed by counting replicas (Figure 8); earlier ones

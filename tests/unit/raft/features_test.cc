@@ -154,6 +154,20 @@ TEST(Replication, InflightWindowBoundsUnacknowledgedAppends) {
   EXPECT_EQ(c.peer(2).applied.size(), 10u);
 }
 
+TEST(Replication, UncommittedSizeLimitDropsProposalsUntilEntriesApply) {
+  Cluster c({1, 2, 3}, [](Config& cfg) { cfg.max_uncommitted_entries_size = 100; });
+  c.Campaign(1);
+  c.Isolate(2);
+  c.Isolate(3);
+  EXPECT_TRUE(c.Propose(1, std::string(60, 'a')).ok());
+  EXPECT_TRUE(c.Propose(1, std::string(40, 'b')).ok());
+  EXPECT_EQ(c.Propose(1, std::string(10, 'c')).code(), StatusCode::kUnavailable);
+  c.Recover();
+  c.TickAll(2);
+  EXPECT_EQ(c.peer(1).applied.size(), 2u);
+  EXPECT_TRUE(c.Propose(1, std::string(90, 'd')).ok()) << "applying the entries frees the budget";
+}
+
 TEST(Replication, UnreachableFollowerFallsBackToProbe) {
   Cluster c({1, 2});
   c.Campaign(1);

@@ -97,6 +97,9 @@ struct Config {
   uint64_t max_size_per_msg = 1 << 20;          // bytes of entries per MSG_APP (at least one entry)
   uint64_t max_committed_size_per_ready = 1 << 24;  // bytes of committed entries per Ready
   size_t max_inflight_msgs = 256;               // un-acked MSG_APPs per follower (flow control)
+  // Leader drops proposals (kUnavailable) once the data of appended-but-unapplied entries exceeds
+  // this many bytes, bounding memory while followers are unreachable. 0 = no limit.
+  uint64_t max_uncommitted_entries_size = 0;
   bool pre_vote = true;       // §9.6: campaign only after a PreVote round would win
   bool check_quorum = true;   // leader steps down without quorum contact for an election timeout;
                               // followers ignore votes while they have heard from a leader recently
@@ -215,6 +218,7 @@ class RawNode {
     uint64_t last_entry_index = 0, last_entry_term = 0;
     uint64_t snapshot_index = 0;
     uint64_t applied_to = 0;
+    uint64_t applied_bytes = 0;  // data bytes of committed_entries (uncommitted-size accounting)
   };
   std::optional<Handed> pending_;
 };
