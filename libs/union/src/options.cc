@@ -5,6 +5,7 @@
 #include <cerrno>
 #include <climits>
 #include <cstdlib>
+#include <filesystem>
 
 #include "cairn/common/strings.h"
 
@@ -133,6 +134,23 @@ Status ValidateMountOptions(const MountOptions& options, const std::string& moun
     if (IsInside(real_mount, real_paths[i]) || IsInside(real_paths[i], real_mount)) {
       return InvalidArgumentError("mount point " + mountpoint + " overlaps branch " + options.branches[i].path +
                                   " (a mount point must not be inside a branch or contain one)");
+    }
+  }
+  return Status::Ok();
+}
+
+Status CheckOutsideMount(const std::vector<BranchSpec>& branches, const std::string& real_mountpoint) {
+  for (const BranchSpec& branch : branches) {
+    // Lexically first: resolving a path inside the mount from within the mount's own request
+    // handler would wait on the kernel lock that request holds.
+    std::string lexical = std::filesystem::path(branch.path).lexically_normal().string();
+    if (lexical.size() > 1 && lexical.back() == '/') lexical.pop_back();
+    if (IsInside(lexical, real_mountpoint)) {
+      return InvalidArgumentError("branch " + branch.path + " is inside the mount point " + real_mountpoint);
+    }
+    CAIRN_ASSIGN_OR_RETURN(std::string real, RealPath(branch.path));
+    if (IsInside(real, real_mountpoint) || IsInside(real_mountpoint, real)) {
+      return InvalidArgumentError("branch " + branch.path + " overlaps the mount point " + real_mountpoint);
     }
   }
   return Status::Ok();

@@ -792,13 +792,19 @@ std::vector<BranchSpec> UnionFs::Branches() {
   return specs;
 }
 
-std::vector<std::pair<NodeId, std::string>> UnionFs::KnownNames() {
+std::vector<UnionFs::KnownNode> UnionFs::KnownNodes() {
   std::lock_guard lock(impl_->mu);
-  std::vector<std::pair<NodeId, std::string>> names;
+  std::vector<KnownNode> known;
   for (const auto& [id, node] : impl_->nodes) {
-    if (id != kRootNode && !node->name.empty()) names.emplace_back(node->parent, node->name);
+    if (id != kRootNode) known.push_back(KnownNode{id, node->parent, node->name});
   }
-  return names;
+  return known;
+}
+
+bool UnionFs::LowerOnly(NodeId id) {
+  std::lock_guard lock(impl_->mu);
+  Node* node = impl_->Live(id);
+  return node != nullptr && !impl_->Writable(node->layers[0].branch);
 }
 UnionFs::~UnionFs() = default;
 

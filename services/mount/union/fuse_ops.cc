@@ -1,5 +1,7 @@
 #include "fuse_ops.h"
 
+#include "cairn/common/logging.h"
+
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/file.h>
@@ -63,15 +65,9 @@ void Init(void* userdata, fuse_conn_info* conn) {
 
 void Lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
   Entry entry;
-  int rc = Fs(req).Lookup(parent, name, &entry);
-  if (rc == -ENOENT) {
-    // A negative entry: the kernel caches the absence until it changes through this mount.
-    fuse_entry_param param{};
-    param.entry_timeout = Ctx(req)->timeout;
-    fuse_reply_entry(req, &param);
-    return;
-  }
-  ReplyEntry(req, rc, entry);
+  // Absent names are not cached by the kernel (a plain ENOENT): a live branch change could make
+  // them appear, and the union cannot name the negative dentries to invalidate.
+  ReplyEntry(req, Fs(req).Lookup(parent, name, &entry), entry);
 }
 
 void Forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup) {
@@ -144,10 +140,7 @@ void Rename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t new_
 }
 
 // Files from read-only branches never change under us: keep their page cache across opens.
-bool KeepCache(fuse_req_t req, fuse_ino_t ino) {
-  int branch = Fs(req).TopBranch(ino);
-  return branch >= 0 && Ctx(req)->options.branches[branch].mode != unionfs::BranchMode::kReadWrite;
-}
+bool KeepCache(fuse_req_t req, fuse_ino_t ino) { return Fs(req).LowerOnly(ino); }
 
 void Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   int fd = -1;
@@ -286,8 +279,52 @@ void ReplyXattrValue(fuse_req_t req, int rc, const std::string& value, size_t si
   }
 }
 
+bool IsControl(fuse_ino_t ino, const char* name) {
+  return ino == FUSE_ROOT_ID && std::strncmp(name, kControlPrefix, std::strlen(kControlPrefix)) == 0;
+}
+
+// After a branch change: drops cached attributes and pages of every known inode. Done before the
+// reply, so the caller's next read sees the new union (no directory lock is needed for this).
+void InvalidateInodes(Context* context) {
+  if (context->session == nullptr) return;
+  for (const auto& known : context->fs->KnownNodes()) {
+    fuse_lowlevel_notify_inval_inode(context->session, known.node, 0, 0);
+  }
+}
+
+// Then drops cached names. Only after the reply: it needs the directory locks the request holds.
+void InvalidateEntries(Context* context) {
+  if (context->session == nullptr) return;
+  for (const auto& known : context->fs->KnownNodes()) {
+    if (known.name.empty()) continue;
+    fuse_lowlevel_notify_inval_entry(context->session, known.parent, known.name.c_str(), known.name.size());
+  }
+  fuse_lowlevel_notify_inval_inode(context->session, FUSE_ROOT_ID, 0, 0);
+}
+
+void SetControl(fuse_req_t req, const char* name, std::string_view value) {
+  std::string command = name + std::strlen(kControlPrefix);
+  auto next = unionfs::ApplyBranchCommand(Fs(req).Branches(), command, value);
+  // The mount-point check comes first: it refuses branches inside the mount before anything stats them.
+  Status status = next.ok() ? unionfs::CheckOutsideMount(*next, Ctx(req)->real_mountpoint) : next.status();
+  if (status.ok()) status = Fs(req).SetBranches(*next);
+  if (!status.ok()) {
+    log::Warn("union.branch_change_refused", "command", command, "value", value, "error", status.message());
+    return ReplyStatus(req, -EINVAL);
+  }
+  log::Info("union.branches_changed", "branches", unionfs::FormatBranchList(*next));
+  Context* context = Ctx(req);  // req is gone once replied to
+  InvalidateInodes(context);
+  fuse_reply_err(req, 0);
+  InvalidateEntries(context);
+}
+
 void GetXattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) {
   std::string value;
+  if (IsControl(ino, name)) {
+    if (std::string(name) != std::string(kControlPrefix) + "branches") return ReplyStatus(req, -ENODATA);
+    return ReplyXattrValue(req, 0, unionfs::FormatBranchList(Fs(req).Branches()), size);
+  }
   int rc = Fs(req).GetXattr(ino, name, &value);
   ReplyXattrValue(req, rc, value, size);
 }
@@ -299,6 +336,7 @@ void ListXattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
 }
 
 void SetXattr(fuse_req_t req, fuse_ino_t ino, const char* name, const char* value, size_t size, int flags) {
+  if (IsControl(ino, name)) return SetControl(req, name, std::string_view(value, size));
   ReplyStatus(req, Fs(req).SetXattr(ino, name, std::string_view(value, size), flags));
 }
 

@@ -17,9 +17,15 @@ namespace cairn::unionmount {
 
 struct Context {
   std::unique_ptr<unionfs::UnionFs> fs;
-  unionfs::MountOptions options;
-  double timeout = 1.0;  // entry and attribute cache lifetime in seconds
+  fuse_session* session = nullptr;  // set before the loop starts; used for cache invalidation
+  double timeout = 1.0;             // entry and attribute cache lifetime in seconds
+  std::string real_mountpoint;      // canonical, resolved before mounting
 };
+
+// The control channel: extended attributes of the mount's root directory.
+//   getfattr -n user.unionmount.branches MNT          -> "/a=rw:/b=ro"
+//   setfattr -n user.unionmount.add -v "1:/c=ro" MNT   (also .del, .mod, .set; see ApplyBranchCommand)
+constexpr const char* kControlPrefix = "user.unionmount.";
 
 // The operations table; userdata passed to fuse_session_new must be a Context*.
 const fuse_lowlevel_ops& Operations();

@@ -9,7 +9,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <climits>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -38,6 +41,13 @@ flags:
   -f   stay in the foreground      -d   FUSE debug output (implies -f)
   -s   single-threaded             -h, --help   this text
 SOURCE (mount(8) helper convention) may hold the branch list when no dirs= is given.
+
+live branch changes (on the mounted union's root directory):
+  getfattr -n user.unionmount.branches MOUNTPOINT
+  setfattr -n user.unionmount.add -v "[INDEX:]/dir[=ro]" MOUNTPOINT    (0 = top)
+  setfattr -n user.unionmount.del -v "/dir" MOUNTPOINT
+  setfattr -n user.unionmount.mod -v "/dir=rw|ro|rr" MOUNTPOINT
+  setfattr -n user.unionmount.set -v "/a=rw:/b=ro" MOUNTPOINT
 )";
 
 struct CommandLine {
@@ -99,6 +109,7 @@ int Serve(Context* context, const std::string& mountpoint, const std::string& fu
   fuse_args args = FUSE_ARGS_INIT(static_cast<int>(argv.size()), argv.data());
   fuse_session* session = fuse_session_new(&args, &Operations(), sizeof(fuse_lowlevel_ops), context);
   if (session == nullptr) return Fail("could not create the FUSE session (bad FUSE option in " + fuse_options + "?)");
+  context->session = session;
   int rc = 1;
   if (fuse_set_signal_handlers(session) == 0) {
     if (fuse_session_mount(session, mountpoint.c_str()) == 0) {
@@ -154,7 +165,9 @@ int Main(int argc, char** argv) {
   if (!fs.ok()) return Fail(fs.status().message());
   Context context;
   context.fs = std::move(fs).value();
-  context.options = options;
+  char real[PATH_MAX];
+  if (realpath(mountpoint.c_str(), real) == nullptr) return Fail("mount point " + mountpoint + ": " + std::strerror(errno));
+  context.real_mountpoint = real;
   return Serve(&context, mountpoint, fuse_options, *line);
 }
 

@@ -274,6 +274,42 @@ TEST_F(ParityTest, ConcurrentCreatesRenamesAndReads) {
   EXPECT_EQ(List(mnt_ + "/shared").size(), 2u + 50u + 8u * 40u);
 }
 
+int SetControl(const std::string& mnt, const std::string& command, const std::string& value) {
+  return Rc(setxattr(mnt.c_str(), ("user.unionmount." + command).c_str(), value.data(), value.size(), 0));
+}
+
+std::string Branches(const std::string& mnt) {
+  char buffer[4096];
+  ssize_t n = getxattr(mnt.c_str(), "user.unionmount.branches", buffer, sizeof buffer);
+  return n < 0 ? "<" + std::string(strerror(errno)) + ">" : std::string(buffer, static_cast<size_t>(n));
+}
+
+TEST_F(ParityTest, LiveBranchChangesAreVisibleAtOnce) {
+  WriteFile(lower_ + "/f", "lower");
+  std::string extra = tmp_.Sub("extra");
+  WriteFile(extra + "/f", "extra");
+  WriteFile(extra + "/only-extra", "x");
+  MountMerged();
+  EXPECT_EQ(ReadFile(mnt_ + "/f"), "lower");
+  EXPECT_FALSE(Exists(mnt_ + "/only-extra"));
+  ASSERT_EQ(SetControl(mnt_, "add", "1:" + extra + "=ro"), 0);
+  EXPECT_EQ(Branches(mnt_), upper_ + "=rw:" + extra + "=ro:" + lower_ + "=ro:" + base_ + "=rr");
+  EXPECT_EQ(ReadFile(mnt_ + "/f"), "extra");
+  EXPECT_TRUE(Exists(mnt_ + "/only-extra"));
+  ASSERT_EQ(SetControl(mnt_, "del", extra), 0);
+  EXPECT_EQ(ReadFile(mnt_ + "/f"), "lower");
+  EXPECT_FALSE(Exists(mnt_ + "/only-extra"));
+  ASSERT_EQ(SetControl(mnt_, "mod", upper_ + "=ro"), 0);
+  EXPECT_EQ(WriteOp(mnt_ + "/new", "x", 0), -EROFS);
+  ASSERT_EQ(SetControl(mnt_, "mod", upper_ + "=rw"), 0);
+  EXPECT_EQ(WriteOp(mnt_ + "/new", "x", 0), 0);
+  // Refused changes: a branch inside the mount, an unknown branch, a bad command.
+  EXPECT_EQ(SetControl(mnt_, "add", mnt_ + "/new"), -EINVAL);
+  EXPECT_EQ(SetControl(mnt_, "del", "/nonexistent"), -EINVAL);
+  EXPECT_EQ(SetControl(mnt_, "swap", "/x"), -EINVAL);
+  EXPECT_EQ(Branches(mnt_), upper_ + "=rw:" + lower_ + "=ro:" + base_ + "=rr");
+}
+
 class BadInputTest : public ::testing::Test {
  protected:
   std::string Run(const std::string& args, int* code) {

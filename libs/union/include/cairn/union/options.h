@@ -49,6 +49,10 @@ Status ParseMountOptionString(std::string_view text, MountOptions* options, std:
 // and that mountpoint (if not empty) is not inside any branch nor a branch inside it.
 Status ValidateMountOptions(const MountOptions& options, const std::string& mountpoint);
 
+// Checks no branch lies inside real_mountpoint (an already canonical path) and real_mountpoint is not
+// inside a branch. For live changes, where resolving the mount point itself would call into the mount.
+Status CheckOutsideMount(const std::vector<BranchSpec>& branches, const std::string& real_mountpoint);
+
 // "/a=rw:/b=ro", the inverse of ParseBranchList.
 std::string FormatBranchList(const std::vector<BranchSpec>& branches);
 

@@ -119,8 +119,15 @@ class UnionFs {
   // answers ENOENT until forgotten. The caller invalidates kernel caches (see KnownNames).
   Status SetBranches(const std::vector<BranchSpec>& branches);
   std::vector<BranchSpec> Branches();
-  // (parent, name) of every node the union knows, for kernel dentry invalidation.
-  std::vector<std::pair<NodeId, std::string>> KnownNames();
+  // Every node the union knows, with its parent and name, for kernel cache invalidation.
+  struct KnownNode {
+    NodeId node = 0;
+    NodeId parent = 0;
+    std::string name;
+  };
+  std::vector<KnownNode> KnownNodes();
+  // True when the node's file comes from a ro/rr branch (its page cache can be kept across opens).
+  bool LowerOnly(NodeId node);
 
   // Convenience for tests and tools: resolves "a/b/c" from the root; like Lookup, each node on the
   // way gains one lookup count.
