@@ -25,6 +25,16 @@ constexpr const char* kOverlayOpaqueXattr = "trusted.overlay.opaque";
 // Copies of lower files with several hard links, named "<dev>-<ino>" of the lower file, so every
 // name of that file copies up to the same upper inode (also after a remount).
 constexpr const char* kIndexDir = ".wh..wh.index";
+// Set on an upper file whose metadata was copied up without its data (chmod, chown, utimes, xattr):
+// the data still comes from the same name in the branches below until a write copies it.
+constexpr const char* kMetacopyXattr = "trusted.cairn.metacopy";
+
+// How much of a file a copy-up brings up.
+enum class CopyMode {
+  kData,      // everything
+  kNoData,    // an empty file: the caller truncates to 0
+  kMetaOnly,  // metadata only, data stays below (falls back to kData where xattrs cannot mark it)
+};
 
 struct Layer {
   int branch = 0;
@@ -203,6 +213,7 @@ struct UnionFs::Impl {
   int Resolve(const std::vector<Layer>& dir_layers, std::string_view name, Resolution* r) {
     if (name.size() > NAME_MAX) return -ENAMETOOLONG;
     std::string cname(name);
+    bool metacopy_pending = false;
     for (const Layer& layer : dir_layers) {
       struct stat st;
       if (fstatat(layer.fd.get(), cname.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
@@ -217,6 +228,14 @@ struct UnionFs::Impl {
         r->whiteout_branch = layer.branch;
         break;
       }
+      if (metacopy_pending) {  // the data source of a metadata-only copy-up
+        if (S_ISREG(st.st_mode)) {
+          int fd = openat(layer.fd.get(), cname.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC);
+          if (fd < 0) return NegErrno();
+          r->layers.push_back(Layer{layer.branch, UniqueFd(fd)});
+        }
+        break;
+      }
       if (r->found && !S_ISDIR(st.st_mode)) break;  // a file below a directory is hidden by it
       int fd = openat(layer.fd.get(), cname.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC);
       if (fd < 0) return NegErrno();
@@ -224,9 +243,41 @@ struct UnionFs::Impl {
       r->found = true;
       r->layers.push_back(Layer{layer.branch, UniqueFd(fd)});
       if (r->layers.size() == 1 && S_ISREG(st.st_mode) && st.st_nlink > 1) UseIndexedCopy(r);
+      if (r->layers.size() == 1 && LooksMetacopy(layer.branch, st, fd)) {
+        metacopy_pending = true;
+        continue;
+      }
       if (!S_ISDIR(st.st_mode)) break;
       if (Interprets(layer.branch) && IsOpaque(fd)) break;
     }
+    return 0;
+  }
+
+  // Metadata-only copies are sparse (no data blocks yet): only those pay for the xattr check.
+  bool LooksMetacopy(int branch, const struct stat& st, int fd) {
+    if (!S_ISREG(st.st_mode) || !Writable(branch) || st.st_blocks * 512 >= st.st_size) return false;
+    return getxattr(ProcPath(fd).c_str(), kMetacopyXattr, nullptr, 0) >= 0;
+  }
+  static bool IsMetacopy(const Node& node) { return !node.is_dir && node.layers.size() > 1; }
+
+  // Brings the data of a metadata-only copy up in place (mode kData) or drops the data source
+  // (kNoData: the caller truncates). The xattr goes last, so a crash leaves a readable file.
+  int FillMetacopy(Node* node, CopyMode mode) {
+    std::string upper = ProcPath(node->layers[0].fd.get());
+    if (mode == CopyMode::kData) {
+      struct stat st;
+      int rc = TopStat(*node, &st);
+      if (rc != 0) return rc;
+      UniqueFd out(open(upper.c_str(), O_WRONLY | O_CLOEXEC));
+      UniqueFd in(open(ProcPath(node->layers[1].fd.get()).c_str(), O_RDONLY | O_CLOEXEC));
+      if (!out.valid() || !in.valid()) return NegErrno();
+      rc = CopyData(in.get(), out.get(), st.st_size);
+      if (rc != 0) return rc;
+      struct timespec times[2] = {st.st_atim, st.st_mtim};
+      futimens(out.get(), times);
+    }
+    if (removexattr(upper.c_str(), kMetacopyXattr) != 0 && errno != ENODATA) return NegErrno();
+    node->layers.resize(1);
     return 0;
   }
 
@@ -427,9 +478,13 @@ struct UnionFs::Impl {
   }
 
   // Creates a copy of the node's top file in `target` under a temporary name, then renames it into
-  // place. with_data false: an empty file (the caller truncates it to 0 anyway).
-  int CopyUpTo(Node* node, int target, bool with_data) {
-    if (node->layers[0].branch == target) return Materialize(node->parent, node->name, &node->layers[0]);
+  // place (see CopyMode for how much is copied).
+  int CopyUpTo(Node* node, int target, CopyMode mode) {
+    if (node->layers[0].branch == target) {
+      int rc = Materialize(node->parent, node->name, &node->layers[0]);
+      if (rc == 0 && IsMetacopy(*node) && mode != CopyMode::kMetaOnly) rc = FillMetacopy(node, mode);
+      return rc;
+    }
     if (node->is_dir) {
       int ignored;
       return EnsureDir(node, target, &ignored);
@@ -442,14 +497,20 @@ struct UnionFs::Impl {
     struct stat st;
     rc = TopStat(*node, &st);
     if (rc != 0) return rc;
+    if (IsMetacopy(*node)) {  // moving to another rw branch: the data must come along
+      rc = FillMetacopy(node, CopyMode::kData);
+      if (rc != 0) return rc;
+    }
     int source = node->layers[0].fd.get();
     std::string temp = TempName();
-    rc = MakeCopy(source, st, parent_fd, temp, with_data);
+    bool meta_only = mode == CopyMode::kMetaOnly && S_ISREG(st.st_mode) && st.st_nlink == 1 && st.st_size > 0;
+    rc = MakeCopy(source, st, parent_fd, temp, mode == CopyMode::kData || (mode == CopyMode::kMetaOnly && !meta_only));
     UniqueFd fd;
     if (rc == 0) {
       fd = UniqueFd(openat(parent_fd, temp.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC));
       if (!fd.valid()) rc = NegErrno();
     }
+    if (rc == 0 && meta_only) rc = MarkMetacopy(source, fd.get(), st.st_size, &meta_only);
     if (rc == 0) rc = CopyMetadata(source, fd.get(), st, S_ISLNK(st.st_mode));
     if (rc == 0 && S_ISREG(st.st_mode) && st.st_nlink > 1) {
       // Other names of this file must find this copy: record it in the index before it is visible.
@@ -462,10 +523,25 @@ struct UnionFs::Impl {
       unlinkat(parent_fd, temp.c_str(), 0);
       return rc;
     }
+    Layer data_source = std::move(node->layers[0]);
     node->layers.clear();
     node->layers.push_back(Layer{target, std::move(fd)});
+    if (meta_only) node->layers.push_back(std::move(data_source));
     Rekey(node);
     return 0;
+  }
+
+  // Gives the (empty) copy its size as a hole and marks it; where the mark cannot be set (no
+  // trusted xattrs) the data is copied after all and *meta_only turns false.
+  int MarkMetacopy(int source, int copy, off_t size, bool* meta_only) {
+    std::string path = ProcPath(copy);
+    if (truncate(path.c_str(), size) != 0) return NegErrno();
+    if (setxattr(path.c_str(), kMetacopyXattr, "y", 1, 0) == 0) return 0;
+    *meta_only = false;
+    UniqueFd out(open(path.c_str(), O_WRONLY | O_CLOEXEC));
+    UniqueFd in(open(ProcPath(source).c_str(), O_RDONLY | O_CLOEXEC));
+    if (!out.valid() || !in.valid()) return NegErrno();
+    return CopyData(in.get(), out.get(), size);
   }
 
   int MakeCopy(int source, const struct stat& st, int parent_fd, const std::string& temp, bool with_data) {
@@ -490,10 +566,10 @@ struct UnionFs::Impl {
   }
 
   // Copies the node up to the branch it should be written in.
-  int CopyUpForWrite(Node* node, bool with_data) {
+  int CopyUpForWrite(Node* node, CopyMode mode) {
     int target = WriteBranchFor(node->layers[0].branch);
     if (target < 0) return target;
-    return CopyUpTo(node, target, with_data);
+    return CopyUpTo(node, target, mode);
   }
 
   // Copies a whole directory tree (merged view) into target, for rename of a lower directory.
@@ -511,7 +587,7 @@ struct UnionFs::Impl {
       if (rc != 0) return rc;
       if (!r.found) continue;
       Node* child = AddNode(dir->id, entry.name, std::move(r), 1);
-      rc = child->is_dir ? CopyUpTree(child, target) : CopyUpTo(child, target, true);
+      rc = child->is_dir ? CopyUpTree(child, target) : CopyUpTo(child, target, CopyMode::kData);
       --child->lookups;
       MaybeFree(child);
       if (rc != 0) return rc;
@@ -713,7 +789,7 @@ struct UnionFs::Impl {
     Node* node = AddNode(src_parent->id, name, std::move(rs), 0);
     Key src_key = node->key;
     ++node->lookups;  // keep it while copying
-    rc = src_dir ? (src_lower ? CopyUpTree(node, target) : 0) : CopyUpTo(node, target, true);
+    rc = src_dir ? (src_lower ? CopyUpTree(node, target) : 0) : CopyUpTo(node, target, CopyMode::kData);
     int src_fd = -1, dst_fd = -1;
     if (rc == 0) rc = EnsureDir(src_parent, target, &src_fd);
     if (rc == 0) rc = EnsureDir(dst_parent, target, &dst_fd);
@@ -858,8 +934,8 @@ int UnionFs::SetAttr(NodeId id, const struct stat& values, int which, int fd, st
   std::lock_guard lock(impl_->mu);
   Node* node = impl_->Live(id);
   if (node == nullptr) return -ENOENT;
-  bool truncating_to_zero = (which & kSetSize) && values.st_size == 0;
-  int rc = impl_->CopyUpForWrite(node, !truncating_to_zero);
+  CopyMode mode = !(which & kSetSize) ? CopyMode::kMetaOnly : values.st_size == 0 ? CopyMode::kNoData : CopyMode::kData;
+  int rc = impl_->CopyUpForWrite(node, mode);
   if (rc != 0) return rc;
   int path_fd = node->layers[0].fd.get();
   std::string path = ProcPath(path_fd);
@@ -972,7 +1048,7 @@ int UnionFs::Link(NodeId id, NodeId new_parent_id, std::string_view new_name, En
   if (rc != 0) return rc;
   if (r.found) return -EEXIST;  // checked before the directory test, as the VFS does
   if (node->is_dir) return -EPERM;
-  rc = impl_->CopyUpForWrite(node, true);
+  rc = impl_->CopyUpForWrite(node, CopyMode::kData);
   if (rc != 0) return rc;
   int branch = node->layers[0].branch;
   if (r.whiteout_branch >= 0 && r.whiteout_branch < branch) return -EROFS;
@@ -1017,10 +1093,12 @@ int UnionFs::Open(NodeId id, int flags, int* fd) {
     if (node == nullptr) return -ENOENT;
     bool writing = (flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC);
     if (writing) {
-      int rc = impl_->CopyUpForWrite(node, !(flags & O_TRUNC));
+      int rc = impl_->CopyUpForWrite(node, (flags & O_TRUNC) ? CopyMode::kNoData : CopyMode::kData);
       if (rc != 0) return rc;
     }
-    path_fd = UniqueFd(fcntl(node->layers[0].fd.get(), F_DUPFD_CLOEXEC, 0));
+    // A metadata-only copy is read from its data source below.
+    const Layer& source = Impl::IsMetacopy(*node) ? node->layers[1] : node->layers[0];
+    path_fd = UniqueFd(fcntl(source.fd.get(), F_DUPFD_CLOEXEC, 0));
     if (!path_fd.valid()) return NegErrno();
   }
   // Opened outside the lock: opening a FIFO may block.
@@ -1073,6 +1151,7 @@ int UnionFs::GetXattr(NodeId id, const std::string& name, std::string* value) {
   std::lock_guard lock(impl_->mu);
   Node* node = impl_->Live(id);
   if (node == nullptr) return -ENOENT;
+  if (name == kMetacopyXattr) return -ENODATA;
   std::string path = ProcPath(node->layers[0].fd.get());
   ssize_t size = getxattr(path.c_str(), name.c_str(), nullptr, 0);
   if (size < 0) return NegErrno();
@@ -1094,6 +1173,14 @@ int UnionFs::ListXattr(NodeId id, std::string* names) {
   size = listxattr(path.c_str(), names->data(), names->size());
   if (size < 0) return NegErrno();
   names->resize(static_cast<size_t>(size));
+  // The union's own marks are not part of the file.
+  std::string visible;
+  for (size_t pos = 0; pos < names->size();) {
+    std::string name = names->c_str() + pos;
+    pos += name.size() + 1;
+    if (name != kMetacopyXattr) visible.append(name).push_back('\0');
+  }
+  *names = std::move(visible);
   return 0;
 }
 
@@ -1101,7 +1188,7 @@ int UnionFs::SetXattr(NodeId id, const std::string& name, std::string_view value
   std::lock_guard lock(impl_->mu);
   Node* node = impl_->Live(id);
   if (node == nullptr) return -ENOENT;
-  int rc = impl_->CopyUpForWrite(node, true);
+  int rc = impl_->CopyUpForWrite(node, CopyMode::kMetaOnly);
   if (rc != 0) return rc;
   if (setxattr(ProcPath(node->layers[0].fd.get()).c_str(), name.c_str(), value.data(), value.size(), flags) != 0) {
     return NegErrno();
@@ -1113,7 +1200,7 @@ int UnionFs::RemoveXattr(NodeId id, const std::string& name) {
   std::lock_guard lock(impl_->mu);
   Node* node = impl_->Live(id);
   if (node == nullptr) return -ENOENT;
-  int rc = impl_->CopyUpForWrite(node, true);
+  int rc = impl_->CopyUpForWrite(node, CopyMode::kMetaOnly);
   if (rc != 0) return rc;
   if (removexattr(ProcPath(node->layers[0].fd.get()).c_str(), name.c_str()) != 0) return NegErrno();
   return 0;

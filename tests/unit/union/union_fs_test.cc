@@ -166,16 +166,48 @@ TEST_F(UnionFsTest, TruncateToZeroCopiesNoData) {
   EXPECT_EQ(Read("f"), "");
 }
 
-TEST_F(UnionFsTest, ChmodCopiesUpAndKeepsData) {
-  WriteFile(lower_ + "/f", "data", 0644);
+TEST_F(UnionFsTest, ChmodCopiesMetadataOnlyUntilAWrite) {
+  std::string data(1 << 20, 'd');
+  WriteFile(lower_ + "/f", data, 0644);
   Mount();
   ASSERT_EQ(ops_->Chmod("f", 0600), 0);
   struct stat st;
   ASSERT_EQ(ops_->Stat("f", &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0600u);
-  EXPECT_EQ(Read("f"), "data");
+  EXPECT_EQ(st.st_size, 1 << 20);
+  ASSERT_EQ(stat((upper_ + "/f").c_str(), &st), 0);
+  EXPECT_EQ(st.st_blocks, 0);  // no data was copied
+  EXPECT_EQ(Read("f"), data);
+  NodeId f;
+  ASSERT_EQ(ops_->Node("f", &f), 0);
+  std::string names;
+  ASSERT_EQ(fs_->ListXattr(f, &names), 0);
+  EXPECT_EQ(names.find("cairn"), std::string::npos);
+  // Seen the same way after a remount, and a write brings the data up in place.
+  Mount();
+  EXPECT_EQ(Read("f"), data);
+  ASSERT_EQ(ops_->Write("f", "!", true), 0);
+  EXPECT_EQ(ReadFile(upper_ + "/f"), data + "!");
+  ASSERT_EQ(stat((upper_ + "/f").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  EXPECT_EQ(getxattr((upper_ + "/f").c_str(), "trusted.cairn.metacopy", nullptr, 0), -1);
   ASSERT_EQ(stat((lower_ + "/f").c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0644u);
+}
+
+TEST_F(UnionFsTest, MetadataOnlyCopyRenamesAndDeletesCorrectly) {
+  WriteFile(lower_ + "/f", "payload", 0644);
+  WriteFile(lower_ + "/g", "other", 0644);
+  Mount();
+  ASSERT_EQ(ops_->Chmod("f", 0640), 0);
+  ASSERT_EQ(ops_->Rename("f", "moved"), 0);  // the data must travel with the name
+  EXPECT_EQ(Read("moved"), "payload");
+  ASSERT_EQ(ops_->Chmod("g", 0600), 0);
+  ASSERT_EQ(ops_->Unlink("g"), 0);  // the lower data source must be whited out too
+  NodeId node;
+  EXPECT_EQ(ops_->Node("g", &node), -ENOENT);
+  Tree expected{{"moved", "f 416:payload"}};
+  EXPECT_EQ(Snapshot(), expected);
 }
 
 TEST_F(UnionFsTest, UnlinkOfLowerNameWritesWhiteout) {
