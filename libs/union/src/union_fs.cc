@@ -503,7 +503,9 @@ struct UnionFs::Impl {
     }
     int source = node->layers[0].fd.get();
     std::string temp = TempName();
-    bool meta_only = mode == CopyMode::kMetaOnly && S_ISREG(st.st_mode) && st.st_nlink == 1 && st.st_size > 0;
+    // Overlay-format layers must stay readable by overlayfs, which would not understand our mark.
+    bool meta_only = mode == CopyMode::kMetaOnly && format == WhiteoutFormat::kAufs && S_ISREG(st.st_mode) &&
+                     st.st_nlink == 1 && st.st_size > 0;
     rc = MakeCopy(source, st, parent_fd, temp, mode == CopyMode::kData || (mode == CopyMode::kMetaOnly && !meta_only));
     UniqueFd fd;
     if (rc == 0) {
