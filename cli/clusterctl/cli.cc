@@ -88,6 +88,18 @@ int Main(int argc, char** argv, std::ostream& out, std::ostream& err) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& error) {
+    // CLI11 reports an unknown verb as "A subcommand is required"; name the word instead.
+    CLI::App* deepest = &app;
+    std::string command = "clusterctl";
+    while (!deepest->get_subcommands().empty()) {
+      deepest = deepest->get_subcommands().front();
+      command += " " + deepest->get_name();
+    }
+    std::vector<std::string> left = app.remaining();
+    if (error.get_exit_code() != 0 && !left.empty() && deepest->get_require_subcommand_min() > 0) {
+      err << command << ": unknown command \"" << left.front() << "\"; see " << command << " --help\n";
+      return kExitUsage;
+    }
     int code = app.exit(error, out, err);  // prints help, version, or the error with a hint
     return code == 0 ? kExitOk : kExitUsage;
   }

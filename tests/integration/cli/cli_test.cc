@@ -123,6 +123,26 @@ TEST_F(CliTest, ClusterdListensOnItsPeerAddressUntilStopped) {
   EXPECT_FALSE(CanConnect(port));  // the listener is gone with the process
 }
 
+TEST_F(CliTest, ClusterdReportsATakenPeerPort) {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t length = sizeof address;
+  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
+  ASSERT_EQ(::listen(fd, 1), 0);
+  ASSERT_EQ(::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length), 0);
+  std::string port = std::to_string(ntohs(address.sin_port));
+  std::string config = Write("node.yaml", "name: n1\ndata_dir: " + dir_ + "/data\npeer_address: 127.0.0.1:" + port +
+                                              "\nclient_address: 127.0.0.1:0\n");
+  RunResult result = RunProcess(kClusterd, {"--config", config});
+  ::close(fd);
+  EXPECT_EQ(result.exit_code, 1);
+  EXPECT_NE(result.err.find("clusterd.start_failed"), std::string::npos) << result.err;
+  EXPECT_NE(result.err.find("peer listener on 127.0.0.1:" + port), std::string::npos) << result.err;
+}
+
 TEST_F(CliTest, ClusterdStopsOnSigint) {
   Subprocess clusterd(kClusterd, {"--config", WriteNodeConfig(dir_ + "/data"), "--log-level", "debug"});
   ASSERT_TRUE(clusterd.WaitForOutput("clusterd.started", seconds(10))) << clusterd.err();
@@ -171,6 +191,9 @@ TEST_F(CliTest, ClusterctlBadArgumentsExitTwo) {
   RunResult output = RunProcess(kClusterctl, {"-o", "xml", "config", "check", "x.yaml"});
   EXPECT_EQ(output.exit_code, 2);
   EXPECT_NE(output.err.find("xml"), std::string::npos) << output.err;
+  RunResult verb = RunProcess(kClusterctl, {"config", "bogus"});
+  EXPECT_EQ(verb.exit_code, 2);
+  EXPECT_NE(verb.err.find("clusterctl config: unknown command \"bogus\""), std::string::npos) << verb.err;
   RunResult endpoints = RunProcess(kClusterctl, {"--endpoints", "nohost", "config", "check", "x.yaml"});
   EXPECT_EQ(endpoints.exit_code, 2);
   EXPECT_NE(endpoints.err.find("\"nohost\" is not host:port"), std::string::npos) << endpoints.err;
