@@ -18,7 +18,7 @@ namespace cairn::unionmount {
 struct Context {
   std::unique_ptr<unionfs::UnionFs> fs;
   fuse_session* session = nullptr;  // set before the loop starts; used for cache invalidation
-  double timeout = 1.0;             // entry and attribute cache lifetime in seconds
+  double timeout = 10.0;            // entry and attribute cache lifetime in seconds (timeout=)
   std::string real_mountpoint;      // canonical, resolved before mounting
 };
 

@@ -35,6 +35,7 @@ options (-o, comma-separated; -o may be repeated):
                            round-robin, most free space
   whiteout=aufs|overlay    whiteout format written: .wh.NAME files (default) or overlayfs
                            0/0 character devices and trusted.overlay.opaque
+  timeout=SECONDS          kernel cache lifetime of names and attributes (default 10)
   lowerdir=A:B,upperdir=U,workdir=W   fuse-overlayfs compatible branch options
   any other option is passed to FUSE (e.g. allow_other, ro)
 flags:
@@ -165,6 +166,7 @@ int Main(int argc, char** argv) {
   if (!fs.ok()) return Fail(fs.status().message());
   Context context;
   context.fs = std::move(fs).value();
+  context.timeout = options.cache_timeout;
   char real[PATH_MAX];
   if (realpath(mountpoint.c_str(), real) == nullptr) return Fail("mount point " + mountpoint + ": " + std::strerror(errno));
   context.real_mountpoint = real;

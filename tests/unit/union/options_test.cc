@@ -42,6 +42,10 @@ TEST(ParseMountOptionString, ReadsUnionOptionsAndPassesOthers) {
   EXPECT_EQ(options.whiteout, WhiteoutFormat::kOverlay);
   EXPECT_EQ(rest, "allow_other");
   EXPECT_FALSE(ParseMountOptionString("create=fastest", &options, nullptr).ok());
+  ASSERT_TRUE(ParseMountOptionString("timeout=2.5", &options, nullptr).ok());
+  EXPECT_EQ(options.cache_timeout, 2.5);
+  EXPECT_FALSE(ParseMountOptionString("timeout=soon", &options, nullptr).ok());
+  EXPECT_FALSE(ParseMountOptionString("timeout=-1", &options, nullptr).ok());
   EXPECT_FALSE(ParseMountOptionString("whiteout=zfs", &options, nullptr).ok());
 }
 

@@ -35,12 +35,17 @@ struct MountOptions {
   std::vector<BranchSpec> branches;  // top first
   std::string create_policy = "tdp"; // tdp | rr | mfs (see policy.h)
   WhiteoutFormat whiteout = WhiteoutFormat::kAufs;
+  // How long the kernel may cache names and attributes (timeout=SECONDS). Every change goes through
+  // the mount and live branch changes invalidate explicitly, so only direct edits of a branch behind
+  // the union's back can be seen late.
+  double cache_timeout = 10.0;
 };
 
 // Parses "/upper=rw:/b=ro:/c" (mode defaults to ro, the first branch defaults to rw when it has none).
 Result<std::vector<BranchSpec>> ParseBranchList(std::string_view text);
 
 // Parses a comma-separated FUSE-style option string: dirs=..., create=tdp|rr|mfs, whiteout=aufs|overlay,
+// timeout=SECONDS,
 // and fuse-overlayfs's lowerdir=A:B,upperdir=U,workdir=W. Options it does not know are appended to
 // *passthrough (comma-separated) so the caller can hand them to FUSE; passthrough may be null.
 Status ParseMountOptionString(std::string_view text, MountOptions* options, std::string* passthrough);
