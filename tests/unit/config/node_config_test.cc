@@ -7,6 +7,8 @@
 
 #include <gtest/gtest.h>
 
+#include "cairn/common/ids.h"
+
 namespace cairn::config {
 namespace {
 
@@ -248,6 +250,43 @@ TEST(NodeConfigTest, LoadNodeConfigUsesThePathInMessages) {
   ASSERT_FALSE(config.ok());
   EXPECT_EQ(config.status().message(), path + ":3:7: role: \"boss\" is not a role (use voter or witness)");
   EXPECT_EQ(LoadNodeConfig(path).status().code(), StatusCode::kNotFound);
+}
+
+TEST(NodeConfigRobustnessTest, OddInputsGiveLocatedErrorsNotCrashes) {
+  const std::vector<std::string> inputs = {
+      "\t\tname: x\n", "a: &x [*x]\n", "name: *undefined\n", std::string(500, '['), "{{{{", "\xff\xfe\x00\x01",
+      "name: n1\ndata_dir: /d\nlog: [1, 2]\n", "name: [n1]\ndata_dir: /d\n", "? \n: x\n", "- - - -\n",
+      "name: n1\ndata_dir: /d\ninitial_cluster: [[], {}, 3]\n", "name: n1\ndata_dir: /d\njoin: []\n",
+      "name: \"\\u0000\"\ndata_dir: /d\n", "name: n1\ndata_dir: \"/d\\u0000x\"\n"};
+  for (const std::string& input : inputs) {
+    auto config = ParseNodeConfig(input, "node.yaml");
+    ASSERT_FALSE(config.ok()) << input;
+    EXPECT_TRUE(StartsWith(config.status().message(), "node.yaml:")) << config.status();
+  }
+}
+
+// Seeded byte mutations of a valid file: every outcome is a config or a located error.
+TEST(NodeConfigRobustnessTest, MutatedFilesNeverCrash) {
+  Random random(20261126);
+  const std::string base = kFullFile;
+  const std::string alphabet = ":-[]{}#&*!|>'\"%@` \n\tax0/.";
+  for (int round = 0; round < 1500; ++round) {
+    std::string text = base;
+    int edits = 1 + static_cast<int>(random.Uniform(4));
+    for (int e = 0; e < edits; ++e) {
+      size_t at = random.Uniform(text.size());
+      char c = alphabet[random.Uniform(alphabet.size())];
+      switch (random.Uniform(3)) {
+        case 0: text[at] = c; break;
+        case 1: text.insert(at, 1, c); break;
+        default: text.erase(at, 1); break;
+      }
+    }
+    auto config = ParseNodeConfig(text, "node.yaml");
+    if (!config.ok()) {
+      ASSERT_TRUE(StartsWith(config.status().message(), "node.yaml:")) << config.status() << "\n" << text;
+    }
+  }
 }
 
 TEST(ValidateNodeNameTest, DnsLabels) {
