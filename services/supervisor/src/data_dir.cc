@@ -34,8 +34,11 @@ namespace {
 
 Status CreateDirectory(const std::string& path) {
   std::error_code error;
-  std::filesystem::create_directories(path, error);
+  bool created = std::filesystem::create_directories(path, error);
   if (error) return ErrnoError("cannot create data_dir " + path, error.value());
+  // The WAL and join secrets live here: a new directory is private to its owner.
+  if (created) std::filesystem::permissions(path, std::filesystem::perms::owner_all, error);
+  if (error) return ErrnoError("cannot set the mode of data_dir " + path, error.value());
   struct stat info {};
   if (::stat(path.c_str(), &info) != 0) return ErrnoError("cannot inspect data_dir " + path, errno);
   if (!S_ISDIR(info.st_mode)) return FailedPreconditionError("data_dir " + path + " exists but is not a directory");

@@ -86,6 +86,7 @@ TEST_F(CliTest, ClusterdStartsCreatesDataDirAndStopsOnSigterm) {
   ASSERT_TRUE(clusterd.WaitForOutput("clusterd.started", seconds(10))) << clusterd.err();
   EXPECT_NE(clusterd.err().find("name=n1"), std::string::npos) << clusterd.err();
   EXPECT_TRUE(std::filesystem::is_directory(data_dir));
+  EXPECT_EQ(std::filesystem::status(data_dir).permissions(), std::filesystem::perms::owner_all);
   clusterd.Signal(SIGTERM);
   EXPECT_EQ(clusterd.WaitForExit(seconds(10)), 0) << clusterd.err();
   EXPECT_NE(clusterd.err().find("clusterd.stopped"), std::string::npos) << clusterd.err();
