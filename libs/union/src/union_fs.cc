@@ -6,6 +6,7 @@
 #include <sys/statvfs.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -384,6 +385,7 @@ struct UnionFs::Impl {
         if (name == "." || name == "..") continue;
         if (IsReserved(name)) {
           if (interprets && !StartsWith(name, ".wh..wh.")) whiteouts.emplace_back(name.substr(kWhiteoutPrefix.size()));
+          if (Writable(layer.branch) && IsAbandonedTemp(name)) unlinkat(fd, entry->d_name, 0);
           continue;
         }
         if (interprets && (entry->d_type == DT_CHR || entry->d_type == DT_UNKNOWN)) {
@@ -403,6 +405,17 @@ struct UnionFs::Impl {
       for (std::string& name : whiteouts) hidden.insert(std::move(name));
     }
     return 0;
+  }
+
+  // A copy-up temporary left by a union process that no longer exists (killed mid-copy). The
+  // names carry the creator's pid; ours and live processes' are in progress and stay.
+  static bool IsAbandonedTemp(std::string_view name) {
+    constexpr std::string_view kTempPrefix = ".wh..wh.tmp.";
+    if (!StartsWith(name, kTempPrefix)) return false;
+    std::string rest(name.substr(kTempPrefix.size()));
+    long pid = std::strtol(rest.c_str(), nullptr, 10);
+    if (pid <= 0 || pid == getpid()) return false;
+    return kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH;
   }
 
   // ---- whiteouts ------------------------------------------------------------------------------

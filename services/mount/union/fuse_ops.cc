@@ -148,6 +148,8 @@ void Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   if (rc != 0) return ReplyStatus(req, rc);
   fi->fh = static_cast<uint64_t>(fd);
   fi->keep_cache = KeepCache(req, ino);
+  // Nothing to report at close for a read-only open: spare the flush round trip.
+  fi->noflush = (fi->flags & O_ACCMODE) == O_RDONLY;
   if (fuse_reply_open(req, fi) != 0) close(fd);
 }
 

@@ -457,3 +457,20 @@ TEST_F(UnionFsTest, LiveBranchChangesReresolveKnownNodes) {
 
 }  // namespace
 }  // namespace cairn::unionfs
+
+namespace cairn::unionfs {
+namespace {
+
+TEST_F(UnionFsTest, ReadDirSweepsCopyUpTemporariesOfDeadProcesses) {
+  WriteFile(upper_ + "/d/.wh..wh.tmp.999999999.1", "half a copy");  // no such pid (above pid_max)
+  WriteFile(upper_ + "/d/.wh..wh.tmp." + std::to_string(getpid()) + ".7", "in progress");
+  WriteFile(upper_ + "/d/kept", "k");
+  Mount();
+  Tree expected{{"d", "d 493"}, {"d/kept", "f 420:k"}};
+  EXPECT_EQ(Snapshot(), expected);
+  EXPECT_FALSE(Exists(upper_ + "/d/.wh..wh.tmp.999999999.1"));
+  EXPECT_TRUE(Exists(upper_ + "/d/.wh..wh.tmp." + std::to_string(getpid()) + ".7"));
+}
+
+}  // namespace
+}  // namespace cairn::unionfs
