@@ -375,6 +375,32 @@ class BadInputTest : public ::testing::Test {
   TempDir tmp_;
 };
 
+TEST_F(BadInputTest, MountHelperAndFuseOverlayfsConventionsReturnOnceMounted) {
+  if (geteuid() != 0 || access("/dev/fuse", R_OK | W_OK) != 0) GTEST_SKIP() << "needs root and /dev/fuse";
+  std::string upper = tmp_.Sub("upper"), lower = tmp_.Sub("lower"), work = tmp_.Sub("work"), mnt = tmp_.Sub("mnt");
+  WriteFile(lower + "/f", "from lower");
+  struct Unmount {
+    std::string path;
+    ~Unmount() {
+      if (testing::IsMounted(path)) umount2(path.c_str(), MNT_DETACH);
+    }
+  } unmount{mnt};
+  int code = 0;
+  // mount(8) helper style: SOURCE MOUNTPOINT -o OPTIONS; returns once the mount is ready.
+  std::string output = Run(upper + "=rw:" + lower + "=ro " + mnt + " -o timeout=1", &code);
+  ASSERT_EQ(code, 0) << output;
+  EXPECT_TRUE(testing::IsMounted(mnt));
+  EXPECT_EQ(ReadFile(mnt + "/f"), "from lower");
+  ASSERT_EQ(umount2(mnt.c_str(), 0), 0);
+  // fuse-overlayfs style options.
+  output = Run("-o lowerdir=" + lower + ",upperdir=" + upper + ",workdir=" + work + " " + mnt, &code);
+  ASSERT_EQ(code, 0) << output;
+  EXPECT_TRUE(testing::IsMounted(mnt));
+  ASSERT_EQ(unlink((mnt + "/f").c_str()), 0);
+  EXPECT_TRUE(Exists(upper + "/.wh.f"));
+  ASSERT_EQ(umount2(mnt.c_str(), 0), 0);
+}
+
 TEST_F(BadInputTest, ClearErrorsForBadBranchesAndMountPoints) {
   std::string upper = tmp_.Sub("upper"), mnt = tmp_.Sub("mnt"), inside = tmp_.Sub("upper/mnt");
   int code = 0;
