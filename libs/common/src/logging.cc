@@ -53,7 +53,9 @@ Status Init(const Options& options) {
     logger->set_pattern("%Y-%m-%dT%H:%M:%S.%eZ %L %v", spdlog::pattern_time_type::utc);
   }
   logger->set_level(level);
-  logger->flush_on(spdlog::level::warn);
+  // Flush every line: operators and scripts tail these files (e.g. waiting for "clusterd.started"),
+  // and one line per event is far from a hot path.
+  logger->flush_on(spdlog::level::trace);
   spdlog::set_default_logger(std::move(logger));
   return Status::Ok();
 }

@@ -50,6 +50,12 @@ TEST_F(LoggingTest, JsonLinesAreObjects) {
       << text;
 }
 
+TEST_F(LoggingTest, InfoLinesReachTheFileWithoutAnExplicitFlush) {
+  ASSERT_TRUE(Init({.level = "info", .format = Format::kText, .file = path_}).ok());
+  Info("service.started", "port", 1234);
+  EXPECT_NE(ReadFile(path_).find("service.started port=1234"), std::string::npos);
+}
+
 TEST_F(LoggingTest, RejectsUnknownLevelAndFormat) {
   EXPECT_FALSE(Init({.level = "loud"}).ok());
   EXPECT_FALSE(ParseFormat("xml").ok());
