@@ -11,16 +11,10 @@
 #include <set>
 
 #include "cairn/env/env.h"
+#include "path_error.h"
 
 namespace cairn::env {
 namespace {
-
-Status PathError(std::string_view op, const std::string& path, int err) {
-  std::string what(op);
-  what += " ";
-  what += path;
-  return ErrnoError(what, err);
-}
 
 std::string Normalize(const std::string& path) {
   if (path.size() > 1 && path.back() == '/') return path.substr(0, path.size() - 1);

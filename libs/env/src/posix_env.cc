@@ -10,16 +10,10 @@
 #include <cerrno>
 
 #include "cairn/env/env.h"
+#include "path_error.h"
 
 namespace cairn::env {
 namespace {
-
-Status PathError(std::string_view op, const std::string& path, int err) {
-  std::string what(op);
-  what += " ";
-  what += path;
-  return ErrnoError(what, err);
-}
 
 // Closes a descriptor; close() is not retried on EINTR (Linux always releases the descriptor).
 int CloseFd(int fd) { return ::close(fd); }

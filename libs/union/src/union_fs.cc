@@ -705,6 +705,15 @@ struct UnionFs::Impl {
     Unkey(node);
   }
 
+  // 0 when the merged view of a directory's layers has no visible entry, -ENOTEMPTY when it has,
+  // or the error from reading the layers. rmdir and rename-over-a-directory share this rule.
+  int CheckMergedEmpty(const std::vector<Layer>& layers) {
+    std::vector<DirEntry> entries;
+    int rc = Merge(layers, &entries, true);
+    if (rc != 0) return rc;
+    return entries.empty() ? 0 : -ENOTEMPTY;
+  }
+
   int Remove(NodeId parent_id, std::string_view name, bool want_dir) {
     Node* parent = Get(parent_id);
     if (parent == nullptr) return -ENOENT;
@@ -715,12 +724,7 @@ struct UnionFs::Impl {
     bool is_dir = S_ISDIR(r.top.st_mode);
     if (want_dir && !is_dir) return -ENOTDIR;
     if (!want_dir && is_dir) return -EISDIR;
-    if (is_dir) {
-      std::vector<DirEntry> entries;
-      rc = Merge(r.layers, &entries, true);
-      if (rc != 0) return rc;
-      if (!entries.empty()) return -ENOTEMPTY;
-    }
+    if (is_dir && (rc = CheckMergedEmpty(r.layers)) != 0) return rc;
     rc = Materialize(parent_id, name, &r.layers[0]);
     if (rc == 0) rc = RemoveName(parent, name, &r);
     if (rc == 0) Detach(r);
@@ -736,14 +740,13 @@ struct UnionFs::Impl {
 
   // Swaps in a new branch list and re-resolves every node top-down, so each one shows what its
   // name means now. REQUIRES: mu held.
-  void ReplaceBranches(std::vector<Branch> fresh, std::vector<BranchSpec> specs) {
+  void ReplaceBranches(std::vector<Branch> fresh) {
     branches = std::move(fresh);
     Node* root = Get(kRootNode);
     root->layers.clear();
     for (size_t i = 0; i < branches.size(); ++i) {
       root->layers.push_back(Layer{static_cast<int>(i), UniqueFd(dup(branches[i].fd.get()))});
     }
-    (void)specs;
     std::vector<std::pair<int, Node*>> order;
     for (auto& [id, node] : nodes) {
       if (id != kRootNode) order.emplace_back(Depth(node.get()), node.get());
@@ -783,12 +786,7 @@ struct UnionFs::Impl {
       bool dst_dir = S_ISDIR(rd.top.st_mode);
       if (src_dir && !dst_dir) return -ENOTDIR;
       if (!src_dir && dst_dir) return -EISDIR;
-      if (dst_dir) {
-        std::vector<DirEntry> entries;
-        rc = Merge(rd.layers, &entries, true);
-        if (rc != 0) return rc;
-        if (!entries.empty()) return -ENOTEMPTY;
-      }
+      if (dst_dir && (rc = CheckMergedEmpty(rd.layers)) != 0) return rc;
     }
     int target = TopmostWritable(static_cast<int>(branches.size()));
     if (target < 0) return target;
@@ -872,7 +870,7 @@ Status UnionFs::SetBranches(const std::vector<BranchSpec>& specs) {
   CAIRN_RETURN_IF_ERROR(ValidateMountOptions(check, ""));
   CAIRN_ASSIGN_OR_RETURN(std::vector<Branch> fresh, OpenBranches(specs));
   std::lock_guard lock(impl_->mu);
-  impl_->ReplaceBranches(std::move(fresh), specs);
+  impl_->ReplaceBranches(std::move(fresh));
   return Status::Ok();
 }
 
