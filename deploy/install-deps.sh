@@ -12,7 +12,16 @@ PACKAGES=(
   libgtest-dev libgmock-dev googletest libbenchmark-dev
   clang libclang-rt-14-dev
   busybox-static iproute2 nftables attr curl python3 procps psmisc util-linux
+  etcd-server etcd-client
 )
+
+# The peers that tests/bench compares Cairn with (../shared/bench): only with --bench.
+BENCH_PACKAGES=(
+  wrk fio fuse-overlayfs unionfs-fuse mergerfs glusterfs-server glusterfs-client
+)
+if [[ ${1:-} == --bench ]]; then
+  PACKAGES+=("${BENCH_PACKAGES[@]}")
+fi
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do

@@ -43,7 +43,13 @@ void AddGlobalOptions(CLI::App& app, GlobalOptions& globals) {
       ->capture_default_str();
 }
 
-void AddAllCommands(CLI::App& root, Context& context) { AddConfigCommands(root, context); }
+void AddAllCommands(CLI::App& root, Context& context) {
+  AddConfigCommands(root, context);
+  AddKvCommands(root, context);
+  AddLeaseCommands(root, context);
+  AddMemberCommands(root, context);
+  AddUnionCommands(root, context);
+}
 
 }  // namespace
 

@@ -7,5 +7,9 @@
 namespace cairn::clusterctl {
 
 void AddConfigCommands(CLI::App& root, Context& context);  // config_commands.cc
+void AddKvCommands(CLI::App& root, Context& context);      // kv_commands.cc
+void AddLeaseCommands(CLI::App& root, Context& context);   // lease_commands.cc
+void AddMemberCommands(CLI::App& root, Context& context);  // member_commands.cc (member, status)
+void AddUnionCommands(CLI::App& root, Context& context);   // union_commands.cc
 
 }  // namespace cairn::clusterctl
