@@ -1,0 +1,82 @@
+// Replica-set configuration changes as store transactions (PacificA-style primary-backup with the
+// coordination store as the configuration manager). See docs/volumes.md, "Replication".
+//
+// Each function takes the record as read from the store (with its mod_revision) and returns the
+// next record plus the etcd TxnRequest that installs it. The txn always compares the record's
+// mod_revision, so of two changes computed from the same record at most one commits; callers
+// check TxnResponse.succeeded and, on false, re-read and decide again.
+//
+// The primary lease: the key PrimaryKey(volume, set) holds the primary's brick id and is attached
+// to a store lease the primary keeps alive. While that key exists only its holder changes the
+// record (DropBackup and ReadmitReplica compare the key's lease id). TakeOverPrimary and
+// EnterNoQuorum require the key to be absent, that is, the store revoked the lease after its TTL:
+// the old primary stopped accepting writes by then, because it accepts a write only while
+// now < (time it sent its last successful keep-alive) + TTL on its own monotonic clock.
+//
+// Pure and thread-safe. Errors: InvalidArgument / FailedPrecondition for a change that is not
+// allowed from this record (the message says why); Unavailable when TakeOverPrimary finds no
+// reachable in-sync replica (apply EnterNoQuorum instead).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "cairn/common/status.h"
+#include "cairn/proto/etcd_rpc.pb.h"
+#include "cairn/proto/volume.pb.h"
+
+namespace cairn::volume {
+
+namespace pb = ::cairn::proto::volume;
+
+struct ReplicaSetRecord {
+  pb::ReplicaSetState state;
+  int64_t mod_revision = 0;  // of SetKey(volume, state.set_id)
+};
+
+struct Transition {
+  pb::ReplicaSetState next;
+  etcd::TxnRequest txn;
+};
+
+// A replica the caller reached just now, and the highest mutation sequence it applied.
+struct ReplicaReport {
+  std::string brick;
+  uint64_t last_sequence = 0;
+};
+
+// Errors: Corruption when the value does not parse.
+Result<ReplicaSetRecord> ParseReplicaSetRecord(const etcd::KeyValue& kv);
+bool IsInSync(const pb::ReplicaSetState& state, std::string_view brick);
+
+// The record of a new set: epoch 1, no primary, every brick in sync (all are empty). The txn
+// succeeds only if the set key does not exist yet. The first primary comes from TakeOverPrimary.
+Transition InitialReplicaSet(std::string_view volume, const pb::ReplicaSetSpec& set);
+
+// The primary removes an unresponsive backup from the in-sync set (epoch + 1) so writes go on.
+// `caller` must be the record's primary, `failed` an in-sync backup.
+Result<Transition> DropBackup(std::string_view volume, const ReplicaSetRecord& current,
+                              std::string_view caller, std::string_view failed);
+
+// Installs a new primary once the old one's lease is gone (also the first primary, and the return
+// of the last in-sync replica after EnterNoQuorum). The candidate is the reachable in-sync replica
+// with the highest last_sequence (ties: earlier in the in-sync list). The old primary leaves the
+// in-sync set unless it is the candidate. `lease_id` is a store lease the new primary was granted.
+Result<Transition> TakeOverPrimary(std::string_view volume, const ReplicaSetRecord& current,
+                                   const std::vector<ReplicaReport>& reachable, int64_t lease_id,
+                                   int64_t lease_ttl_ms);
+
+// The volume's no-quorum policy once no in-sync replica is reachable and the primary lease is gone:
+// NO_QUORUM_EIO refuses all I/O; NO_QUORUM_READONLY serves stale reads from the reachable replica
+// with the highest last_sequence. The in-sync set is kept: only its members may later take over.
+Result<Transition> EnterNoQuorum(std::string_view volume, const ReplicaSetRecord& current,
+                                 pb::NoQuorumPolicy policy, const std::vector<ReplicaReport>& reachable);
+
+// The primary readmits a replica whose heal finished in the current epoch (files_left and
+// bytes_left zero); the primary holds writes between the heal's last round and this txn.
+Result<Transition> ReadmitReplica(std::string_view volume, const ReplicaSetRecord& current,
+                                  std::string_view caller, const pb::HealCheckpoint& heal);
+
+}  // namespace cairn::volume
