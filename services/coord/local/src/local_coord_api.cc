@@ -234,8 +234,7 @@ void LocalCoordApi::LeaseLeases(const etcd::LeaseLeasesRequest&, const CallOptio
 
 Result<etcd::MemberListResponse> LocalCoordApi::MembersLocked() const {
   etcd::MemberListResponse response;
-  FillHeader(response.mutable_header());
-  response.mutable_header()->set_revision(machine_.revision());
+  FillHeader(response.mutable_header());  // etcd's member responses carry no revision
   for (const etcd::Member& member : members_) *response.add_members() = member;
   return response;
 }
