@@ -1,0 +1,507 @@
+#include "cairn/brick/brick_server.h"
+
+#include <algorithm>
+#include <atomic>
+#include <mutex>
+#include <set>
+#include <type_traits>
+#include <unordered_map>
+#include <unordered_set>
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/thread_pool.hpp>
+
+#include "cairn/common/logging.h"
+#include "cairn/net/client.h"
+
+namespace cairn::brick {
+
+namespace {
+
+// Every response message has `int32 err = 1`, so one encoding of "only err set" fits them all.
+std::string ErrorPayload(int err) {
+  pb::RemoveResponse response;
+  response.set_err(err);
+  return response.SerializeAsString();
+}
+
+bool Contains(const google::protobuf::RepeatedPtrField<std::string>& list, const std::string& value) {
+  return std::find(list.begin(), list.end(), value) != list.end();
+}
+
+// A mutation type: how to stamp a client request and how to apply it to the store.
+struct MutationOp {
+  // Parses `payload`, reports the client's epoch, stamps (epoch, sequence) and, for creates, the
+  // new object's id. Returns an errno for an unparsable request.
+  std::function<int(std::string* payload, uint64_t epoch, uint64_t sequence, uint64_t* client_epoch)> stamp;
+  // Applies a stamped request; returns the serialized response and its err.
+  std::function<std::string(const std::string& payload, Touched* touched, int* err)> apply;
+};
+
+}  // namespace
+
+class BrickServer::Impl : public std::enable_shared_from_this<BrickServer::Impl> {
+ public:
+  Impl(boost::asio::io_context& io, BrickStore& store, BrickServerOptions options)
+      : io_(io), store_(store), options_(std::move(options)), pool_(std::max<size_t>(options_.threads, 1)),
+        strand_(boost::asio::make_strand(pool_.get_executor())) {
+    view_.set_self(options_.self_address);
+  }
+
+  void Register(net::Server& server);
+  Status SetView(const pb::ReplicaView& view);
+  pb::ReplicaView view() const {
+    std::lock_guard lock(view_mu_);
+    return view_;
+  }
+  std::vector<FileId> JournalIds(const std::string& replica) const;
+  void ClearJournal(const std::string& replica, const std::vector<FileId>& ids);
+  void Stop();
+
+ private:
+  // One client mutation on the primary, from stamping to the answer.
+  struct Pending {
+    std::mutex mu;
+    net::Responder responder;
+    uint64_t epoch = 0;
+    size_t outstanding = 0;  // local apply + backups still to answer
+    bool local_done = false;
+    std::string local_response;
+    int local_err = 0;
+    Touched touched;
+    std::vector<std::string> skipped;  // members that do not get this mutation: journal it for them
+    std::unordered_map<std::string, int> backup_errs;  // backup -> the op's err there
+    std::set<std::string> failed;      // backups that did not apply it
+    explicit Pending(net::Responder r) : responder(std::move(r)) {}
+  };
+
+  template <class Req, class Resp>
+  void AddMutation(const std::string& method, Resp (BrickStore::*fn)(const Req&, Touched*));
+  template <class Req, class Resp>
+  void AddRead(net::Server& server, const std::string& method, Resp (BrickStore::*fn)(const Req&));
+
+  void OnClientMutation(const std::string& method, std::string payload, net::Responder responder);
+  void OnReplicate(std::string payload, net::Responder responder);
+  void OnBackupReply(const std::shared_ptr<Pending>& pending, const std::string& backup, Result<std::string> reply);
+  void FinishOne(const std::shared_ptr<Pending>& pending);
+  void ReplicaFailed(const std::string& replica, uint64_t epoch, const Status& why);
+  bool BlockedByView(const Pending& pending) const;  // REQUIRES: view_mu_
+  void Journal(const std::vector<std::string>& replicas, const Touched& ids);
+  net::Client& ClientFor(const std::string& address);
+
+  boost::asio::io_context& io_;
+  BrickStore& store_;
+  const BrickServerOptions options_;
+  boost::asio::thread_pool pool_;
+  boost::asio::strand<boost::asio::thread_pool::executor_type> strand_;
+  std::unordered_map<std::string, MutationOp> mutations_;
+  std::atomic<bool> stopped_{false};
+
+  mutable std::mutex view_mu_;
+  pb::ReplicaView view_;                      // GUARDED_BY(view_mu_)
+  uint64_t next_sequence_ = 0;                // GUARDED_BY(view_mu_): primary side
+  std::set<std::string> failed_;              // GUARDED_BY(view_mu_): backups failed in this epoch
+  std::vector<std::shared_ptr<Pending>> parked_;  // GUARDED_BY(view_mu_): waiting for a view change
+  std::string stream_primary_;                // GUARDED_BY(view_mu_): backup side, whose stream we follow
+  uint64_t stream_sequence_ = 0;              // GUARDED_BY(view_mu_): last applied from it
+  bool accept_any_sequence_ = true;           // GUARDED_BY(view_mu_): after (re)joining a stream
+  uint64_t highest_epoch_seen_ = 0;           // GUARDED_BY(view_mu_)
+
+  mutable std::mutex journal_mu_;
+  std::unordered_map<std::string, std::unordered_set<FileId>> journal_;  // GUARDED_BY(journal_mu_)
+
+  std::mutex clients_mu_;
+  std::unordered_map<std::string, std::unique_ptr<net::Client>> clients_;  // GUARDED_BY(clients_mu_)
+};
+
+template <class Req, class Resp>
+void BrickServer::Impl::AddMutation(const std::string& method, Resp (BrickStore::*fn)(const Req&, Touched*)) {
+  MutationOp op;
+  BrickStore* store = &store_;
+  op.stamp = [store](std::string* payload, uint64_t epoch, uint64_t sequence, uint64_t* client_epoch) {
+    Req request;
+    if (!request.ParseFromString(*payload)) return EINVAL;
+    *client_epoch = request.header().epoch();
+    request.mutable_header()->set_epoch(epoch);
+    request.mutable_header()->set_sequence(sequence);
+    if constexpr (std::is_same_v<Req, pb::CreateRequest>) {
+      if (request.new_id().empty()) request.set_new_id(store->NewId());
+    }
+    *payload = request.SerializeAsString();
+    return 0;
+  };
+  op.apply = [store, fn](const std::string& payload, Touched* touched, int* err) {
+    Req request;
+    if (!request.ParseFromString(payload)) {
+      *err = EINVAL;
+      return ErrorPayload(EINVAL);
+    }
+    Resp response = (store->*fn)(request, touched);
+    *err = response.err();
+    return response.SerializeAsString();
+  };
+  mutations_[method] = std::move(op);
+}
+
+template <class Req, class Resp>
+void BrickServer::Impl::AddRead(net::Server& server, const std::string& method, Resp (BrickStore::*fn)(const Req&)) {
+  std::weak_ptr<Impl> weak = weak_from_this();
+  server.Handle(method, [weak, fn](std::string payload, net::Responder responder) {
+    auto self = weak.lock();
+    if (!self || self->stopped_) return responder.Respond(UnavailableError("brick stopped"));
+    boost::asio::post(self->pool_, [self, fn, payload = std::move(payload), responder]() mutable {
+      Req request;
+      if (!request.ParseFromString(payload)) return responder.Respond(ErrorPayload(EINVAL));
+      responder.Respond((self->store_.*fn)(request).SerializeAsString());
+    });
+  });
+}
+
+void BrickServer::Impl::Register(net::Server& server) {
+  AddRead(server, "brick.Lookup", &BrickStore::Lookup);
+  AddRead(server, "brick.Getattr", &BrickStore::Getattr);
+  AddRead(server, "brick.Readdir", &BrickStore::Readdir);
+  AddRead(server, "brick.Readlink", &BrickStore::Readlink);
+  AddRead(server, "brick.Open", &BrickStore::OpenFile);
+  AddRead(server, "brick.Read", &BrickStore::Read);
+  AddRead(server, "brick.Release", &BrickStore::Release);
+  AddRead(server, "brick.Statfs", &BrickStore::Statfs);
+  AddRead(server, "brick.Getxattr", &BrickStore::Getxattr);
+  AddRead(server, "brick.Listxattr", &BrickStore::Listxattr);
+
+  AddMutation("brick.Setattr", &BrickStore::Setattr);
+  AddMutation("brick.Create", &BrickStore::Create);
+  AddMutation("brick.Link", &BrickStore::Link);
+  AddMutation("brick.Remove", &BrickStore::Remove);
+  AddMutation("brick.Rename", &BrickStore::Rename);
+  AddMutation("brick.Write", &BrickStore::Write);
+  AddMutation("brick.Fsync", &BrickStore::Fsync);
+  AddMutation("brick.Fallocate", &BrickStore::Fallocate);
+  AddMutation("brick.Setxattr", &BrickStore::Setxattr);
+  AddMutation("brick.Removexattr", &BrickStore::Removexattr);
+
+  std::weak_ptr<Impl> weak = weak_from_this();
+  for (const auto& [method, op] : mutations_) {
+    std::string name = method;
+    server.Handle(name, [weak, name](std::string payload, net::Responder responder) {
+      auto self = weak.lock();
+      if (!self || self->stopped_) return responder.Respond(UnavailableError("brick stopped"));
+      self->OnClientMutation(name, std::move(payload), std::move(responder));
+    });
+  }
+  server.Handle("brick.Replicate", [weak](std::string payload, net::Responder responder) {
+    auto self = weak.lock();
+    if (!self || self->stopped_) return responder.Respond(UnavailableError("brick stopped"));
+    self->OnReplicate(std::move(payload), std::move(responder));
+  });
+  server.Handle("brick.SetView", [weak](std::string payload, net::Responder responder) {
+    auto self = weak.lock();
+    if (!self) return responder.Respond(UnavailableError("brick stopped"));
+    pb::SetViewRequest request;
+    pb::SetViewResponse response;
+    if (!request.ParseFromString(payload)) {
+      response.set_err(EINVAL);
+    } else if (!self->SetView(request.view()).ok()) {
+      response.set_err(ESTALE);
+    }
+    responder.Respond(response.SerializeAsString());
+  });
+  server.Handle("brick.JournalList", [weak](std::string payload, net::Responder responder) {
+    auto self = weak.lock();
+    if (!self) return responder.Respond(UnavailableError("brick stopped"));
+    pb::JournalListRequest request;
+    pb::JournalListResponse response;
+    if (!request.ParseFromString(payload)) {
+      response.set_err(EINVAL);
+    } else {
+      auto ids = self->JournalIds(request.replica());
+      response.set_total(ids.size());
+      size_t max = request.max_ids() == 0 ? ids.size() : request.max_ids();
+      for (size_t i = 0; i < ids.size() && i < max; ++i) response.add_ids(ids[i]);
+    }
+    responder.Respond(response.SerializeAsString());
+  });
+  server.Handle("brick.JournalClear", [weak](std::string payload, net::Responder responder) {
+    auto self = weak.lock();
+    if (!self) return responder.Respond(UnavailableError("brick stopped"));
+    pb::JournalClearRequest request;
+    pb::JournalClearResponse response;
+    if (!request.ParseFromString(payload)) {
+      response.set_err(EINVAL);
+    } else {
+      self->ClearJournal(request.replica(), {request.ids().begin(), request.ids().end()});
+    }
+    responder.Respond(response.SerializeAsString());
+  });
+}
+
+// ---- Primary side ----
+
+void BrickServer::Impl::OnClientMutation(const std::string& method, std::string payload, net::Responder responder) {
+  // The strand runs mutations one at a time in arrival order: stamping, forwarding and the local
+  // apply happen in the same order here as on every backup.
+  boost::asio::post(strand_, [self = shared_from_this(), method, payload = std::move(payload),
+                              responder = std::move(responder)]() mutable {
+    const MutationOp& op = self->mutations_.at(method);
+    auto pending = std::make_shared<Pending>(std::move(responder));
+    std::vector<std::string> targets;
+    uint64_t sequence = 0;
+    {
+      std::lock_guard lock(self->view_mu_);
+      const pb::ReplicaView& view = self->view_;
+      bool replicated = view.epoch() != 0;
+      if (replicated && view.primary() != view.self()) return pending->responder.Respond(ErrorPayload(ESTALE));
+      uint64_t client_epoch = 0;
+      if (int err = op.stamp(&payload, view.epoch(), self->next_sequence_ + 1, &client_epoch); err != 0) {
+        return pending->responder.Respond(ErrorPayload(err));
+      }
+      if (replicated && client_epoch != 0 && client_epoch != view.epoch()) {
+        return pending->responder.Respond(ErrorPayload(ESTALE));
+      }
+      sequence = ++self->next_sequence_;
+      pending->epoch = view.epoch();
+      for (const auto& backup : view.in_sync()) {
+        if (backup == view.self()) continue;
+        (self->failed_.count(backup) ? pending->skipped : targets).push_back(backup);
+      }
+      for (const auto& member : view.out_of_sync()) pending->skipped.push_back(member);
+    }
+    pending->outstanding = targets.size() + 1;
+    pb::ReplicateRequest forward;
+    forward.set_epoch(pending->epoch);
+    forward.set_sequence(sequence);
+    forward.set_primary(self->view().self());
+    forward.set_method(method);
+    forward.set_payload(payload);
+    std::string forward_bytes = forward.SerializeAsString();
+    for (const auto& backup : targets) {
+      self->ClientFor(backup).Call("brick.Replicate", forward_bytes, self->options_.replica_timeout,
+                                   [self, pending, backup](Result<std::string> reply) {
+                                     self->OnBackupReply(pending, backup, std::move(reply));
+                                   });
+    }
+    Touched touched;
+    int err = 0;
+    std::string response = op.apply(payload, &touched, &err);
+    {
+      std::lock_guard lock(pending->mu);
+      pending->local_done = true;
+      pending->local_response = std::move(response);
+      pending->local_err = err;
+      pending->touched = std::move(touched);
+    }
+    self->FinishOne(pending);
+  });
+}
+
+void BrickServer::Impl::OnBackupReply(const std::shared_ptr<Pending>& pending, const std::string& backup,
+                                      Result<std::string> reply) {
+  Status why;
+  pb::ReplicateResponse response;
+  if (!reply.ok()) {
+    why = reply.status();
+  } else if (!response.ParseFromString(*reply)) {
+    why = InternalError("unparsable Replicate response");
+  } else if (response.err() != 0) {
+    why = UnavailableError("backup refused the mutation: errno " + std::to_string(response.err()));
+  }
+  if (why.ok()) {
+    pb::RemoveResponse op_result;  // field 1 (err) of any response
+    op_result.ParseFromString(response.payload());
+    std::lock_guard lock(pending->mu);
+    pending->backup_errs[backup] = op_result.err();
+  } else {
+    {
+      std::lock_guard lock(pending->mu);
+      pending->failed.insert(backup);
+    }
+    ReplicaFailed(backup, pending->epoch, why);
+  }
+  FinishOne(pending);
+}
+
+void BrickServer::Impl::FinishOne(const std::shared_ptr<Pending>& pending) {
+  std::vector<std::string> diverged;
+  {
+    std::lock_guard lock(pending->mu);
+    if (--pending->outstanding > 0) return;
+    // Every answer is in. A backup whose result differs from ours (say ENOSPC there only) now
+    // holds different data: it has failed just like a silent one.
+    for (const auto& [backup, err] : pending->backup_errs) {
+      if (err != pending->local_err) diverged.push_back(backup);
+    }
+    pending->failed.insert(diverged.begin(), diverged.end());
+  }
+  for (const auto& backup : diverged) {
+    ReplicaFailed(backup, pending->epoch, InternalError("backup's result differs from the primary's"));
+  }
+  std::vector<std::string> journal_for = pending->skipped;
+  journal_for.insert(journal_for.end(), pending->failed.begin(), pending->failed.end());
+  Journal(journal_for, pending->touched);
+  {
+    std::lock_guard lock(view_mu_);
+    if (BlockedByView(*pending)) {
+      parked_.push_back(pending);
+      return;
+    }
+  }
+  pending->responder.Respond(pending->local_response);
+}
+
+bool BrickServer::Impl::BlockedByView(const Pending& pending) const {
+  for (const auto& backup : pending.failed) {
+    if (Contains(view_.in_sync(), backup)) return true;
+  }
+  return false;
+}
+
+void BrickServer::Impl::ReplicaFailed(const std::string& replica, uint64_t epoch, const Status& why) {
+  {
+    std::lock_guard lock(view_mu_);
+    if (epoch != view_.epoch() || !Contains(view_.in_sync(), replica)) return;  // already handled
+    if (!failed_.insert(replica).second) return;
+  }
+  log::Warn("brick.replica_failed", "replica", replica, "epoch", epoch, "why", why.ToString());
+  if (options_.on_replica_failed) options_.on_replica_failed(replica, why);
+}
+
+void BrickServer::Impl::Journal(const std::vector<std::string>& replicas, const Touched& ids) {
+  if (replicas.empty() || ids.empty()) return;
+  std::lock_guard lock(journal_mu_);
+  for (const auto& replica : replicas) journal_[replica].insert(ids.begin(), ids.end());
+}
+
+std::vector<FileId> BrickServer::Impl::JournalIds(const std::string& replica) const {
+  std::lock_guard lock(journal_mu_);
+  auto it = journal_.find(replica);
+  if (it == journal_.end()) return {};
+  std::vector<FileId> ids(it->second.begin(), it->second.end());
+  std::sort(ids.begin(), ids.end());
+  return ids;
+}
+
+void BrickServer::Impl::ClearJournal(const std::string& replica, const std::vector<FileId>& ids) {
+  std::lock_guard lock(journal_mu_);
+  if (ids.empty()) {
+    journal_.erase(replica);
+    return;
+  }
+  auto it = journal_.find(replica);
+  if (it == journal_.end()) return;
+  for (const auto& id : ids) it->second.erase(id);
+}
+
+net::Client& BrickServer::Impl::ClientFor(const std::string& address) {
+  std::lock_guard lock(clients_mu_);
+  auto& client = clients_[address];
+  if (!client) client = std::make_unique<net::Client>(io_, net::ClientOptions{.address = address});
+  return *client;
+}
+
+Status BrickServer::Impl::SetView(const pb::ReplicaView& view) {
+  std::vector<std::shared_ptr<Pending>> answer, refuse;
+  {
+    std::lock_guard lock(view_mu_);
+    if (view.epoch() < view_.epoch()) {
+      return FailedPreconditionError("view epoch " + std::to_string(view.epoch()) + " is older than " +
+                                     std::to_string(view_.epoch()));
+    }
+    pb::ReplicaView next = view;
+    if (next.self().empty()) next.set_self(options_.self_address);
+    bool was_following = Contains(view_.in_sync(), next.self()) && view_.primary() == next.primary();
+    bool follows = Contains(next.in_sync(), next.self());
+    if (follows && !was_following) accept_any_sequence_ = true;  // joined (again) after a heal
+    if (next.epoch() != view_.epoch()) failed_.clear();
+    view_ = std::move(next);
+    highest_epoch_seen_ = std::max(highest_epoch_seen_, view_.epoch());
+    bool primary = view_.primary() == view_.self();
+    std::vector<std::shared_ptr<Pending>> still;
+    for (auto& pending : parked_) {
+      if (!primary) {
+        refuse.push_back(pending);
+      } else if (BlockedByView(*pending)) {
+        still.push_back(pending);
+      } else {
+        answer.push_back(pending);
+      }
+    }
+    parked_ = std::move(still);
+  }
+  log::Info("brick.view", "epoch", view.epoch(), "primary", view.primary(), "in_sync", view.in_sync_size());
+  // Applied here but unacknowledged: the client retries at the new primary.
+  for (auto& pending : refuse) pending->responder.Respond(ErrorPayload(ESTALE));
+  for (auto& pending : answer) pending->responder.Respond(pending->local_response);
+  return Status::Ok();
+}
+
+// ---- Backup side ----
+
+void BrickServer::Impl::OnReplicate(std::string payload, net::Responder responder) {
+  // Posted in arrival order onto the strand: frames of one connection arrive in order, so the
+  // primary's sequence order is kept.
+  boost::asio::post(strand_, [self = shared_from_this(), payload = std::move(payload), responder]() mutable {
+    pb::ReplicateRequest request;
+    pb::ReplicateResponse response;
+    auto refuse = [&](int err) {
+      response.set_err(err);
+      responder.Respond(response.SerializeAsString());
+    };
+    if (!request.ParseFromString(payload)) return refuse(EINVAL);
+    auto op = self->mutations_.find(request.method());
+    if (op == self->mutations_.end()) return refuse(EINVAL);
+    {
+      std::lock_guard lock(self->view_mu_);
+      const pb::ReplicaView& view = self->view_;
+      // A newer epoch is news from a newer primary (its view reached it before us); an older epoch
+      // is accepted only as the continuation of the stream of the primary we follow.
+      bool newer = request.epoch() > view.epoch();
+      bool current = request.epoch() == view.epoch() && request.primary() == view.primary();
+      bool continuation = request.epoch() < view.epoch() && request.primary() == view.primary() &&
+                          request.primary() == self->stream_primary_;
+      if (view.primary() == view.self() || (request.epoch() < self->highest_epoch_seen_ && !continuation)) {
+        return refuse(ESTALE);
+      }
+      if (!newer && !current && !continuation) return refuse(ESTALE);
+      bool same_stream = request.primary() == self->stream_primary_ && !self->accept_any_sequence_;
+      if (same_stream && request.sequence() != self->stream_sequence_ + 1) return refuse(EBADMSG);
+      self->stream_primary_ = request.primary();
+      self->stream_sequence_ = request.sequence();
+      self->accept_any_sequence_ = false;
+      self->highest_epoch_seen_ = std::max(self->highest_epoch_seen_, request.epoch());
+    }
+    int err = 0;
+    response.set_payload(op->second.apply(request.payload(), nullptr, &err));
+    responder.Respond(response.SerializeAsString());
+  });
+}
+
+void BrickServer::Impl::Stop() {
+  if (stopped_.exchange(true)) return;
+  pool_.join();
+  std::vector<std::shared_ptr<Pending>> parked;
+  {
+    std::lock_guard lock(view_mu_);
+    parked.swap(parked_);
+  }
+  for (auto& pending : parked) pending->responder.Respond(UnavailableError("brick stopped"));
+  std::lock_guard lock(clients_mu_);
+  for (auto& [address, client] : clients_) client->Close();
+}
+
+BrickServer::BrickServer(boost::asio::io_context& io, net::Server& server, BrickStore& store, BrickServerOptions options)
+    : impl_(std::make_shared<Impl>(io, store, std::move(options))) {
+  impl_->Register(server);
+}
+
+BrickServer::~BrickServer() { Stop(); }
+
+Status BrickServer::SetView(const pb::ReplicaView& view) { return impl_->SetView(view); }
+pb::ReplicaView BrickServer::view() const { return impl_->view(); }
+std::vector<FileId> BrickServer::JournalIds(const std::string& replica) const { return impl_->JournalIds(replica); }
+void BrickServer::ClearJournal(const std::string& replica, const std::vector<FileId>& ids) {
+  impl_->ClearJournal(replica, ids);
+}
+void BrickServer::Stop() { impl_->Stop(); }
+
+}  // namespace cairn::brick
