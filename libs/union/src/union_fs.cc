@@ -9,9 +9,12 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <sys/resource.h>
+
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
+#include <list>
 #include <unordered_set>
 
 #include "cairn/common/strings.h"
@@ -62,6 +65,11 @@ struct Node {
   uint64_t children = 0;      // nodes whose parent is this one
   Key key{};
   bool keyed = false;         // key is registered in by_key
+  // Descriptor budget (see Impl::TopFd): a plain file's only layer descriptor may be closed and
+  // reopened later by its name in its parent. Files with several names keep theirs.
+  bool pinned = false;
+  bool in_lru = false;
+  std::list<NodeId>::iterator lru_pos;
 };
 
 // Outcome of looking a name up through a directory's layers.
@@ -90,6 +98,11 @@ struct UnionFs::Impl {
   std::unordered_map<dev_t, uint64_t> device_index;         // GUARDED_BY(mu)
   NodeId next_id = kRootNode + 1;
   uint64_t temp_counter = 0;
+  // Plain-file nodes holding their descriptor, least recently used first (GUARDED_BY(mu)). The
+  // kernel may keep far more nodes than the process may hold descriptors (a walk of a 60k-file
+  // tree), so beyond fd_budget the oldest are closed and reopened on use.
+  std::list<NodeId> lru;
+  size_t fd_budget = 4096;
 
   // ---- branches -------------------------------------------------------------------------------
   bool Writable(int branch) const { return branches[branch].mode == BranchMode::kReadWrite; }
@@ -136,6 +149,7 @@ struct UnionFs::Impl {
 
   void Rekey(Node* node) {
     struct stat st;
+    if (!node->layers[0].fd.valid()) return;  // only called right after the layers were (re)set
     if (fstatat(node->layers[0].fd.get(), "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) != 0) return;
     Unkey(node);
     node->key = {st.st_dev, st.st_ino};
@@ -158,6 +172,7 @@ struct UnionFs::Impl {
   void MaybeFree(Node* node) {
     while (node != nullptr && node->id != kRootNode && node->lookups == 0 && node->children == 0) {
       Unkey(node);
+      LruRemove(node);
       Node* parent = Get(node->parent);
       nodes.erase(node->id);
       if (parent != nullptr) --parent->children;
@@ -187,13 +202,68 @@ struct UnionFs::Impl {
     }
     node->is_dir = S_ISDIR(r.top.st_mode);
     node->layers = std::move(r.layers);
+    node->pinned = node->pinned || r.top.st_nlink > 1;
     node->lookups += count;
+    Touch(node);
     return node;
   }
 
-  int TopStat(const Node& node, struct stat* st) {
-    if (fstatat(node.layers[0].fd.get(), "", st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) != 0) return NegErrno();
+  int TopStat(Node& node, struct stat* st) {
+    int fd = TopFd(&node);
+    if (fd < 0) return fd;
+    if (fstatat(fd, "", st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) != 0) return NegErrno();
     return 0;
+  }
+
+  // ---- descriptor budget ----------------------------------------------------------------------
+  static bool Evictable(const Node& node) {
+    return !node.is_dir && !node.pinned && node.layers.size() == 1 && !node.layers[0].indexed;
+  }
+
+  void LruRemove(Node* node) {
+    if (!node->in_lru) return;
+    lru.erase(node->lru_pos);
+    node->in_lru = false;
+  }
+
+  // Marks the node's descriptor as just used, then closes the oldest ones over the budget.
+  void Touch(Node* node) {
+    LruRemove(node);
+    if (!Evictable(*node) || !node->layers[0].fd.valid()) return;
+    node->lru_pos = lru.insert(lru.end(), node->id);
+    node->in_lru = true;
+    while (lru.size() > fd_budget) {
+      Node* old = Get(lru.front());
+      lru.pop_front();
+      if (old == nullptr) continue;
+      old->in_lru = false;
+      if (Evictable(*old) && old->keyed) old->layers[0].fd.Reset();
+    }
+  }
+
+  // The top layer's O_PATH descriptor (owned by the node), reopened by name in the parent's layer of
+  // the same branch if the budget closed it. The reopened file must be the same inode (-ESTALE if
+  // it was replaced behind the union's back). Returns the fd or a negative errno.
+  int TopFd(Node* node) {
+    Layer& top = node->layers[0];
+    if (!top.fd.valid()) {
+      Node* parent = Get(node->parent);
+      int parent_fd = -1;
+      if (parent != nullptr) {
+        for (const Layer& layer : parent->layers) {
+          if (layer.branch == top.branch) parent_fd = layer.fd.get();
+        }
+      }
+      if (parent_fd < 0 || node->name.empty()) return -ESTALE;
+      UniqueFd fd(openat(parent_fd, node->name.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC));
+      if (!fd.valid()) return errno == ENOENT ? -ESTALE : NegErrno();
+      struct stat st;
+      if (fstatat(fd.get(), "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) != 0) return NegErrno();
+      if (Key{st.st_dev, st.st_ino} != node->key) return -ESTALE;
+      top.fd = std::move(fd);
+    }
+    Touch(node);
+    return top.fd.get();
   }
 
   // ---- lookup ---------------------------------------------------------------------------------
@@ -514,7 +584,8 @@ struct UnionFs::Impl {
       rc = FillMetacopy(node, CopyMode::kData);
       if (rc != 0) return rc;
     }
-    int source = node->layers[0].fd.get();
+    int source = TopFd(node);
+    if (source < 0) return source;
     std::string temp = TempName();
     // Overlay-format layers must stay readable by overlayfs, which would not understand our mark.
     bool meta_only = mode == CopyMode::kMetaOnly && format == WhiteoutFormat::kAufs && S_ISREG(st.st_mode) &&
@@ -696,6 +767,16 @@ struct UnionFs::Impl {
     return 0;
   }
 
+  // Before a name goes away: its node (if the kernel holds one) keeps its descriptor for good, as
+  // the name can no longer reopen it and open files of it still answer getattr.
+  void PinRemoved(const Resolution& r) {
+    auto it = by_key.find(Key{r.top.st_dev, r.top.st_ino});
+    Node* node = it == by_key.end() ? nullptr : Get(it->second);
+    if (node == nullptr || node->layers.empty()) return;
+    if (TopFd(node) >= 0) node->pinned = true;
+    LruRemove(node);
+  }
+
   void Detach(const Resolution& r) {
     auto it = by_key.find(Key{r.top.st_dev, r.top.st_ino});
     if (it == by_key.end()) return;
@@ -726,6 +807,7 @@ struct UnionFs::Impl {
     if (!want_dir && is_dir) return -EISDIR;
     if (is_dir && (rc = CheckMergedEmpty(r.layers)) != 0) return rc;
     rc = Materialize(parent_id, name, &r.layers[0]);
+    if (rc == 0) PinRemoved(r);
     if (rc == 0) rc = RemoveName(parent, name, &r);
     if (rc == 0) Detach(r);
     return rc;
@@ -757,12 +839,14 @@ struct UnionFs::Impl {
       Resolution r;
       if (parent == nullptr || node->name.empty() || ResolveIn(parent, node->name, &r) != 0 || !r.found) {
         Unkey(node);
+        LruRemove(node);
         node->layers.clear();
         continue;
       }
       node->is_dir = S_ISDIR(r.top.st_mode);
       node->layers = std::move(r.layers);
       Rekey(node);
+      Touch(node);
     }
   }
 
@@ -790,6 +874,7 @@ struct UnionFs::Impl {
     }
     int target = TopmostWritable(static_cast<int>(branches.size()));
     if (target < 0) return target;
+    if (rd.found) PinRemoved(rd);
     if (rs.layers[0].branch < target || (rd.found && rd.layers[0].branch < target)) return -EROFS;
 
     bool src_lower = rs.layers.size() > 1 || rs.layers[0].branch != target ||
@@ -849,6 +934,14 @@ UnionFs::UnionFs(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 namespace {
 
+// A quarter of the descriptor limit for plain files' descriptors: directories, open files and
+// libfuse need the rest.
+size_t DefaultFdBudget() {
+  struct rlimit limit;
+  if (getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur == RLIM_INFINITY) return 4096;
+  return std::max<size_t>(64, static_cast<size_t>(limit.rlim_cur / 4));
+}
+
 Result<std::vector<Branch>> OpenBranches(const std::vector<BranchSpec>& specs) {
   std::vector<Branch> branches;
   for (const BranchSpec& spec : specs) {
@@ -901,6 +994,7 @@ Result<std::unique_ptr<UnionFs>> UnionFs::Open(const MountOptions& options) {
   if (options.branches.empty()) return InvalidArgumentError("no branches");
   auto impl = std::make_unique<Impl>();
   impl->format = options.whiteout;
+  impl->fd_budget = options.fd_budget > 0 ? options.fd_budget : DefaultFdBudget();
   CAIRN_ASSIGN_OR_RETURN(impl->policy, MakeCreatePolicy(options.create_policy));
   auto root = std::make_unique<Node>();
   root->id = kRootNode;
@@ -950,7 +1044,8 @@ int UnionFs::SetAttr(NodeId id, const struct stat& values, int which, int fd, st
   CopyMode mode = !(which & kSetSize) ? CopyMode::kMetaOnly : values.st_size == 0 ? CopyMode::kNoData : CopyMode::kData;
   int rc = impl_->CopyUpForWrite(node, mode);
   if (rc != 0) return rc;
-  int path_fd = node->layers[0].fd.get();
+  int path_fd = impl_->TopFd(node);
+  if (path_fd < 0) return path_fd;
   std::string path = ProcPath(path_fd);
   if ((which & kSetMode) && !S_ISLNK(values.st_mode) && chmod(path.c_str(), values.st_mode & 07777) != 0) {
     return NegErrno();
@@ -989,7 +1084,9 @@ int UnionFs::ReadLink(NodeId id, std::string* target) {
   Node* node = impl_->Live(id);
   if (node == nullptr) return -ENOENT;
   std::string buffer(PATH_MAX, '\0');
-  ssize_t n = readlinkat(node->layers[0].fd.get(), "", buffer.data(), buffer.size());
+  int fd = impl_->TopFd(node);
+  if (fd < 0) return fd;
+  ssize_t n = readlinkat(fd, "", buffer.data(), buffer.size());
   if (n < 0) return NegErrno();
   buffer.resize(static_cast<size_t>(n));
   *target = std::move(buffer);
@@ -1069,7 +1166,10 @@ int UnionFs::Link(NodeId id, NodeId new_parent_id, std::string_view new_name, En
   rc = impl_->EnsureDir(parent, branch, &parent_fd);
   if (rc != 0) return rc;
   impl_->RemoveWhiteout(parent_fd, new_name);
-  if (linkat(AT_FDCWD, ProcPath(node->layers[0].fd.get()).c_str(), parent_fd, std::string(new_name).c_str(),
+  int fd = impl_->TopFd(node);
+  if (fd < 0) return fd;
+  node->pinned = true;  // several names from now on: a name is no longer enough to reopen it
+  if (linkat(AT_FDCWD, ProcPath(fd).c_str(), parent_fd, std::string(new_name).c_str(),
              AT_SYMLINK_FOLLOW) != 0) {
     return NegErrno();
   }
@@ -1110,8 +1210,9 @@ int UnionFs::Open(NodeId id, int flags, int* fd) {
       if (rc != 0) return rc;
     }
     // A metadata-only copy is read from its data source below.
-    const Layer& source = Impl::IsMetacopy(*node) ? node->layers[1] : node->layers[0];
-    path_fd = UniqueFd(fcntl(source.fd.get(), F_DUPFD_CLOEXEC, 0));
+    int source = Impl::IsMetacopy(*node) ? node->layers[1].fd.get() : impl_->TopFd(node);
+    if (source < 0) return source;
+    path_fd = UniqueFd(fcntl(source, F_DUPFD_CLOEXEC, 0));
     if (!path_fd.valid()) return NegErrno();
   }
   // Opened outside the lock: opening a FIFO may block.
@@ -1165,7 +1266,9 @@ int UnionFs::GetXattr(NodeId id, const std::string& name, std::string* value) {
   Node* node = impl_->Live(id);
   if (node == nullptr) return -ENOENT;
   if (name == kMetacopyXattr) return -ENODATA;
-  std::string path = ProcPath(node->layers[0].fd.get());
+  int fd = impl_->TopFd(node);
+  if (fd < 0) return fd;
+  std::string path = ProcPath(fd);
   ssize_t size = getxattr(path.c_str(), name.c_str(), nullptr, 0);
   if (size < 0) return NegErrno();
   value->assign(static_cast<size_t>(size), '\0');
@@ -1179,7 +1282,9 @@ int UnionFs::ListXattr(NodeId id, std::string* names) {
   std::lock_guard lock(impl_->mu);
   Node* node = impl_->Live(id);
   if (node == nullptr) return -ENOENT;
-  std::string path = ProcPath(node->layers[0].fd.get());
+  int fd = impl_->TopFd(node);
+  if (fd < 0) return fd;
+  std::string path = ProcPath(fd);
   ssize_t size = listxattr(path.c_str(), nullptr, 0);
   if (size < 0) return NegErrno();
   names->assign(static_cast<size_t>(size), '\0');
@@ -1203,7 +1308,9 @@ int UnionFs::SetXattr(NodeId id, const std::string& name, std::string_view value
   if (node == nullptr) return -ENOENT;
   int rc = impl_->CopyUpForWrite(node, CopyMode::kMetaOnly);
   if (rc != 0) return rc;
-  if (setxattr(ProcPath(node->layers[0].fd.get()).c_str(), name.c_str(), value.data(), value.size(), flags) != 0) {
+  int fd = impl_->TopFd(node);
+  if (fd < 0) return fd;
+  if (setxattr(ProcPath(fd).c_str(), name.c_str(), value.data(), value.size(), flags) != 0) {
     return NegErrno();
   }
   return 0;
@@ -1215,7 +1322,9 @@ int UnionFs::RemoveXattr(NodeId id, const std::string& name) {
   if (node == nullptr) return -ENOENT;
   int rc = impl_->CopyUpForWrite(node, CopyMode::kMetaOnly);
   if (rc != 0) return rc;
-  if (removexattr(ProcPath(node->layers[0].fd.get()).c_str(), name.c_str()) != 0) return NegErrno();
+  int fd = impl_->TopFd(node);
+  if (fd < 0) return fd;
+  if (removexattr(ProcPath(fd).c_str(), name.c_str()) != 0) return NegErrno();
   return 0;
 }
 

@@ -94,12 +94,24 @@ int Fail(const std::string& message) {
   return 1;
 }
 
+// Every node the kernel holds keeps O_PATH descriptors of its layers, so a walk over a big tree
+// needs about one descriptor per cached file. As root the hard limit itself is raised to the
+// kernel's maximum (fs.nr_open); otherwise the soft limit goes up to the hard one.
 void RaiseFileLimit() {
   struct rlimit limit;
-  if (getrlimit(RLIMIT_NOFILE, &limit) == 0) {
-    limit.rlim_cur = limit.rlim_max;
-    setrlimit(RLIMIT_NOFILE, &limit);
+  if (getrlimit(RLIMIT_NOFILE, &limit) != 0) return;
+  rlim_t most = 0;
+  if (FILE* f = std::fopen("/proc/sys/fs/nr_open", "r")) {
+    unsigned long value = 0;
+    if (std::fscanf(f, "%lu", &value) == 1) most = value;
+    std::fclose(f);
   }
+  if (most > limit.rlim_max) {
+    struct rlimit raised = {most, most};
+    if (setrlimit(RLIMIT_NOFILE, &raised) == 0) return;
+  }
+  limit.rlim_cur = limit.rlim_max;
+  setrlimit(RLIMIT_NOFILE, &limit);
 }
 
 int Serve(Context* context, const std::string& mountpoint, const std::string& fuse_options, const CommandLine& line) {

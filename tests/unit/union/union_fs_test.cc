@@ -27,8 +27,9 @@ class UnionFsTest : public ::testing::Test {
     lower_ = tmp_.Sub("lower");
     base_ = tmp_.Sub("base");
   }
-  void Mount(WhiteoutFormat format = WhiteoutFormat::kAufs, std::string policy = "tdp") {
+  void Mount(WhiteoutFormat format = WhiteoutFormat::kAufs, std::string policy = "tdp", size_t fd_budget = 0) {
     MountOptions options;
+    options.fd_budget = fd_budget;
     options.branches = {{upper_, BranchMode::kReadWrite}, {lower_, BranchMode::kReadOnly},
                         {base_, BranchMode::kRealReadOnly}};
     options.whiteout = format;
@@ -228,6 +229,35 @@ TEST_F(UnionFsTest, UnlinkOfLowerNameWritesWhiteout) {
   ASSERT_EQ(ops_->Write("d/f", "new", false), 0);
   EXPECT_FALSE(Exists(upper_ + "/d/.wh.f"));
   EXPECT_EQ(Read("d/f"), "new");
+}
+
+// More files than descriptors: nodes whose descriptor was closed reopen it by name, follow renames,
+// and a node the kernel still holds after its name is removed keeps answering.
+TEST_F(UnionFsTest, NodesBeyondTheDescriptorBudgetReopenByName) {
+  for (int i = 0; i < 20; ++i) WriteFile(lower_ + "/d/f" + std::to_string(i), "data" + std::to_string(i));
+  Mount(WhiteoutFormat::kAufs, "tdp", 2);
+  std::vector<NodeId> nodes(20);
+  for (int i = 0; i < 20; ++i) ASSERT_EQ(ops_->Node("d/f" + std::to_string(i), &nodes[i]), 0);
+  for (int i = 0; i < 20; ++i) {
+    struct stat st;
+    ASSERT_EQ(fs_->GetAttr(nodes[i], &st), 0) << i;
+    EXPECT_EQ(st.st_size, static_cast<off_t>(5 + (i >= 10)));
+  }
+  EXPECT_EQ(Read("d/f3"), "data3");
+  ASSERT_EQ(ops_->Rename("d/f0", "d/moved"), 0);
+  ASSERT_EQ(ops_->Write("d/f1", "changed", false), 0);  // copy-up of an evicted node
+  for (int i = 2; i < 20; ++i) ops_->Node("d/f" + std::to_string(i), &nodes[i]);  // evicts f0 and f1 again
+  struct stat st;
+  ASSERT_EQ(fs_->GetAttr(nodes[0], &st), 0);  // reopened under its new name
+  EXPECT_EQ(Read("d/moved"), "data0");
+  EXPECT_EQ(Read("d/f1"), "changed");
+  ASSERT_EQ(ops_->Write("d/up", "upper file", false), 0);
+  NodeId up;
+  ASSERT_EQ(ops_->Node("d/up", &up), 0);
+  for (int i = 2; i < 20; ++i) ops_->Node("d/f" + std::to_string(i), &nodes[i]);
+  ASSERT_EQ(ops_->Unlink("d/up"), 0);
+  ASSERT_EQ(fs_->GetAttr(up, &st), 0);  // unlinked but still held: like an open file
+  EXPECT_EQ(st.st_nlink, 0u);
 }
 
 TEST_F(UnionFsTest, UnlinkOfUpperOnlyNameLeavesNoWhiteout) {
