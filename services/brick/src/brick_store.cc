@@ -126,13 +126,6 @@ Status BrickStore::Init() {
   CAIRN_RETURN_IF_ERROR(make_dir(meta.get(), "ids", &ids_fd_));
   CAIRN_RETURN_IF_ERROR(make_dir(meta.get(), "dirs", &dirs_fd_));
   CAIRN_RETURN_IF_ERROR(make_dir(meta.get(), "tmp", &tmp_fd_));
-  for (int i = 0; i < 256; ++i) {
-    char name[3];
-    std::snprintf(name, sizeof(name), "%02x", i);
-    for (int at : {ids_fd_.get(), dirs_fd_.get()}) {
-      if (mkdirat(at, name, 0700) != 0 && errno != EEXIST) return ErrnoError("mkdir index bucket", errno);
-    }
-  }
   // Creations cut short by a crash: never visible to clients, so drop them. Their index entries
   // (if already made) are harmless orphans: ids that no name refers to.
   int scan = openat(tmp_fd_.get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -168,6 +161,11 @@ std::string BrickStore::IndexPath(const FileId& id) const {
 
 std::string BrickStore::IndexFullPath(const FileId& id) const {
   return root_ + "/" + kMetaDirName + "/ids/" + IndexPath(id);
+}
+
+// Index buckets (the first two hex digits) are made on first use.
+void BrickStore::MakeBucket(int index_fd, const FileId& id) {
+  (void)mkdirat(index_fd, IdToHexString(id).substr(0, 2).c_str(), 0700);
 }
 
 int BrickStore::CheckName(const FileId& parent, const std::string& name) const {
@@ -528,7 +526,11 @@ int BrickStore::WriteDirIndex(const FileId& id, const FileId& parent, const std:
   std::string staged = path + ".new";
   std::string text = IdToHexString(parent) + "/" + name;
   (void)unlinkat(dirs_fd_.get(), staged.c_str(), 0);
-  if (symlinkat(text.c_str(), dirs_fd_.get(), staged.c_str()) != 0) return errno;
+  if (symlinkat(text.c_str(), dirs_fd_.get(), staged.c_str()) != 0) {
+    if (errno != ENOENT) return errno;
+    MakeBucket(dirs_fd_.get(), id);
+    if (symlinkat(text.c_str(), dirs_fd_.get(), staged.c_str()) != 0) return errno;
+  }
   if (renameat(dirs_fd_.get(), staged.c_str(), dirs_fd_.get(), path.c_str()) != 0) return errno;
   return 0;
 }
@@ -552,6 +554,10 @@ int BrickStore::Publish(const std::string& tmp_name, const FileId& id, bool is_d
     err = WriteDirIndex(id, parent, name);
   } else if (linkat(tmp_fd_.get(), tmp_name.c_str(), ids_fd_.get(), index.c_str(), 0) != 0) {
     err = errno;
+    if (err == ENOENT) {
+      MakeBucket(ids_fd_.get(), id);
+      err = linkat(tmp_fd_.get(), tmp_name.c_str(), ids_fd_.get(), index.c_str(), 0) == 0 ? 0 : errno;
+    }
   }
   if (err == 0 && renameat2(tmp_fd_.get(), tmp_name.c_str(), parent_fd, name.c_str(), RENAME_NOREPLACE) == 0) {
     return 0;
@@ -745,16 +751,17 @@ int BrickStore::SetattrObject(const pb::SetattrRequest& request, const Object& o
   // Non-directories are changed through their index name (ours, free of client names); directories
   // through their descriptor.
   const std::string index = IndexPath(object.id);
+  // Owner before mode: chown clears set-id bits, and the caller asked for the mode it gave.
+  if (valid & (pb::SETATTR_UID | pb::SETATTR_GID)) {
+    uid_t uid = (valid & pb::SETATTR_UID) ? request.uid() : static_cast<uid_t>(-1);
+    gid_t gid = (valid & pb::SETATTR_GID) ? request.gid() : static_cast<gid_t>(-1);
+    if (fchownat(object.fd->get(), "", uid, gid, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) != 0) return errno;
+  }
   if (valid & pb::SETATTR_MODE) {
     if (is_link) return EOPNOTSUPP;
     int rc = is_dir ? fchmod(object.fd->get(), request.mode() & 07777)
                     : fchmodat(ids_fd_.get(), index.c_str(), request.mode() & 07777, 0);
     if (rc != 0) return errno;
-  }
-  if (valid & (pb::SETATTR_UID | pb::SETATTR_GID)) {
-    uid_t uid = (valid & pb::SETATTR_UID) ? request.uid() : static_cast<uid_t>(-1);
-    gid_t gid = (valid & pb::SETATTR_GID) ? request.gid() : static_cast<gid_t>(-1);
-    if (fchownat(object.fd->get(), "", uid, gid, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) != 0) return errno;
   }
   if (valid & pb::SETATTR_SIZE) {
     if (is_dir) return EISDIR;

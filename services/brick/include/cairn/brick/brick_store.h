@@ -136,6 +136,7 @@ class BrickStore {
   std::string IndexPath(const FileId& id) const;      // "HH/HEX" relative to ids/ or dirs/
   std::string IndexFullPath(const FileId& id) const;  // ROOT/.cairn/ids/HH/HEX
   int XattrTarget(const Object& object, std::string* path) const;
+  void MakeBucket(int index_fd, const FileId& id);
   void ForgetDir(const FileId& id);
   void ForgetFile(const FileId& id);
 
