@@ -83,17 +83,10 @@ void Session::OnHeader(beast::error_code ec) {
     keep_alive_ = false;
     return ReplyError(http::status::request_header_fields_too_large, 8, "request headers too large");
   }
+  // The parser checks a Content-Length against the body limit as soon as the header is in.
+  if (ec == http::error::body_limit) return RejectTooLarge();
   if (ec) return Close();  // EOF, timeout, reset, or a malformed request line
   const auto& request = parser_->get();
-  auto length = parser_->content_length();
-  if (length && *length > state_->options.max_body_bytes) {
-    endpoint_ = EndpointOf(std::string_view(request.target().data(), request.target().size()));
-    keep_alive_ = false;
-    unread_body_ = true;  // still on the wire: drain it before closing (see LingerClose)
-    return ReplyError(http::status::payload_too_large, 8,
-                      "request body of " + std::to_string(*length) + " bytes exceeds the limit of " +
-                          std::to_string(state_->options.max_body_bytes));
-  }
   if (beast::iequals(request[http::field::expect], "100-continue")) {
     // curl waits a second for this before sending bodies over 1 KiB.
     net::async_write(stream_, net::buffer(kContinue.data(), kContinue.size()),
@@ -114,17 +107,18 @@ void Session::ReadBody() {
 
 void Session::OnBody(beast::error_code ec) {
   if (phase_ == Phase::kClosed) return;
-  if (ec == http::error::body_limit) {
-    endpoint_ = EndpointOf(std::string_view(parser_->get().target().data(), parser_->get().target().size()));
-    keep_alive_ = false;
-    unread_body_ = true;
-    return ReplyError(http::status::payload_too_large, 8,
-                      "request body exceeds the limit of " + std::to_string(state_->options.max_body_bytes) +
-                          " bytes");
-  }
+  if (ec == http::error::body_limit) return RejectTooLarge();
   if (ec) return Close();
   keep_alive_ = parser_->get().keep_alive();
   Route();
+}
+
+void Session::RejectTooLarge() {
+  endpoint_ = EndpointOf(std::string_view(parser_->get().target().data(), parser_->get().target().size()));
+  keep_alive_ = false;
+  unread_body_ = true;  // the rest is still on the wire: drain it before closing (see LingerClose)
+  ReplyError(http::status::payload_too_large, 8,
+             "request body exceeds the limit of " + std::to_string(state_->options.max_body_bytes) + " bytes");
 }
 
 void Session::Route() {

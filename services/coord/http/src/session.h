@@ -35,6 +35,8 @@ class Session : public std::enable_shared_from_this<Session> {
   void OnHeader(boost::beast::error_code ec);
   void ReadBody();
   void OnBody(boost::beast::error_code ec);
+  // 413 for a body over max_body_bytes, then close.
+  void RejectTooLarge();
   void Route();
   void RouteV3();
 
