@@ -164,7 +164,8 @@ Result<Transition> EnterNoQuorum(std::string_view volume, const ReplicaSetRecord
 }
 
 Result<Transition> ReadmitReplica(std::string_view volume, const ReplicaSetRecord& current,
-                                  std::string_view caller, const pb::HealCheckpoint& heal) {
+                                  std::string_view caller, const pb::HealCheckpoint& heal,
+                                  uint64_t primary_sequence) {
   CAIRN_RETURN_IF_ERROR(CheckCallerIsPrimary(current, caller));
   const std::string& brick = heal.brick();
   if (brick.empty() || IsInSync(current.state, brick)) {
@@ -178,6 +179,11 @@ Result<Transition> ReadmitReplica(std::string_view volume, const ReplicaSetRecor
   if (heal.files_left() != 0 || heal.bytes_left() != 0) {
     return FailedPreconditionError("the heal of " + brick + " is not finished (" +
                                    std::to_string(heal.files_left()) + " files left)");
+  }
+  if (heal.healed_through() != primary_sequence) {
+    return FailedPreconditionError("the heal of " + brick + " covered mutations up to " +
+                                   std::to_string(heal.healed_through()) + ", the primary is at " +
+                                   std::to_string(primary_sequence) + "; run a final round with writes held");
   }
   pb::ReplicaSetState next = NextEpoch(current.state);
   next.add_in_sync(brick);

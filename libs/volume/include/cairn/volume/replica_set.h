@@ -75,8 +75,11 @@ Result<Transition> EnterNoQuorum(std::string_view volume, const ReplicaSetRecord
                                  pb::NoQuorumPolicy policy, const std::vector<ReplicaReport>& reachable);
 
 // The primary readmits a replica whose heal finished in the current epoch (files_left and
-// bytes_left zero); the primary holds writes between the heal's last round and this txn.
+// bytes_left zero) and covered every mutation so far (heal.healed_through == primary_sequence,
+// the primary's last mutation sequence): the primary holds writes from the heal's last round
+// until this txn commits, so the replica misses nothing.
 Result<Transition> ReadmitReplica(std::string_view volume, const ReplicaSetRecord& current,
-                                  std::string_view caller, const pb::HealCheckpoint& heal);
+                                  std::string_view caller, const pb::HealCheckpoint& heal,
+                                  uint64_t primary_sequence);
 
 }  // namespace cairn::volume
