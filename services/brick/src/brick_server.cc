@@ -263,7 +263,13 @@ void BrickServer::Impl::OnClientMutation(const std::string& method, std::string 
       pending->epoch = view.epoch();
       for (const auto& backup : view.in_sync()) {
         if (backup == view.self()) continue;
-        (self->failed_.count(backup) ? pending->skipped : targets).push_back(backup);
+        // A backup already failed in this epoch gets nothing more, and the answer still waits
+        // for the view that drops it (it is in pending->failed).
+        if (self->failed_.count(backup)) {
+          pending->failed.insert(backup);
+        } else {
+          targets.push_back(backup);
+        }
       }
       for (const auto& member : view.out_of_sync()) pending->skipped.push_back(member);
     }
@@ -429,8 +435,9 @@ Status BrickServer::Impl::SetView(const pb::ReplicaView& view) {
     parked_ = std::move(still);
   }
   log::Info("brick.view", "epoch", view.epoch(), "primary", view.primary(), "in_sync", view.in_sync_size());
-  // Applied here but unacknowledged: the client retries at the new primary.
-  for (auto& pending : refuse) pending->responder.Respond(ErrorPayload(ESTALE));
+  // Applied here but never acknowledged by every replica: the outcome is unknown to the client
+  // (EIO), unlike ESTALE, which always means "not applied, retry with the new view".
+  for (auto& pending : refuse) pending->responder.Respond(ErrorPayload(EIO));
   for (auto& pending : answer) pending->responder.Respond(pending->local_response);
   return Status::Ok();
 }
