@@ -169,7 +169,8 @@ void ReplicaSetModel::Reconcile(size_t index) {
 void ReplicaSetModel::TakeOver(size_t initiator) {
   ModelBrick& self = bricks_[initiator];
   if (!self.reachable() || self.primary) return;
-  if (store_.Get(PrimaryKey(kVolume, 0)).has_value()) return;  // a primary's lease still lives
+  // No check that the primary's lease key is gone: a failure detector may suspect a live
+  // primary, and the transaction's guard alone must refuse it.
   auto record = Record();
   std::vector<ReplicaReport> reports;
   for (const auto& brick : bricks_) {
