@@ -988,6 +988,12 @@ bool UnionFs::LowerOnly(NodeId id) {
   Node* node = impl_->Live(id);
   return node != nullptr && !impl_->Writable(node->layers[0].branch);
 }
+bool UnionFs::SingleLayerDirectory(NodeId id) {
+  std::lock_guard lock(impl_->mu);
+  Node* node = impl_->Live(id);
+  return node != nullptr && node->is_dir && node->layers.size() == 1;
+}
+
 UnionFs::~UnionFs() = default;
 
 Result<std::unique_ptr<UnionFs>> UnionFs::Open(const MountOptions& options) {

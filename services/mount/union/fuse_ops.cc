@@ -41,8 +41,10 @@ void ReplyEntry(fuse_req_t req, int rc, const Entry& entry) {
 
 void ReplyStatus(fuse_req_t req, int rc) { fuse_reply_err(req, -rc); }
 
-// An open directory: the merged listing taken at opendir, served by offset.
+// An open directory: the merged listing, taken at the first readdir (not at opendir: when the
+// kernel serves the listing from its readdir cache no readdir arrives at all), served by offset.
 struct DirHandle {
+  bool loaded = false;
   std::vector<unionfs::DirEntry> entries;
 };
 
@@ -148,8 +150,9 @@ void Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   if (rc != 0) return ReplyStatus(req, rc);
   fi->fh = static_cast<uint64_t>(fd);
   fi->keep_cache = KeepCache(req, ino);
-  // Nothing to report at close for a read-only open: spare the flush round trip.
-  fi->noflush = (fi->flags & O_ACCMODE) == O_RDONLY;
+  // Writes go straight to the branch file (no write-back cache here), so close has nothing left to
+  // report on local branch file systems: spare the FLUSH round trip on every close.
+  fi->noflush = 1;
   if (fuse_reply_open(req, fi) != 0) close(fd);
 }
 
@@ -159,6 +162,7 @@ void Create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, fu
   int rc = Fs(req).Create(parent, name, mode, fi->flags, CallerOf(req), &entry, &fd);
   if (rc != 0) return ReplyStatus(req, rc);
   fi->fh = static_cast<uint64_t>(fd);
+  fi->noflush = 1;  // as in Open
   fuse_entry_param param{};
   param.ino = entry.node;
   param.attr = entry.attr;
@@ -224,23 +228,47 @@ void Lseek(fuse_req_t req, fuse_ino_t ino, off_t offset, int whence, fuse_file_i
 }
 
 void OpenDir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
-  auto handle = std::make_unique<DirHandle>();
-  // "." and ".." come first, as from a plain directory (the kernel does not add them for FUSE).
-  // readdir(3) skips entries whose d_ino is 0, so both carry the directory's own inode number.
   struct stat self;
   int rc = Fs(req).GetAttr(ino, &self);
   if (rc != 0) return ReplyStatus(req, rc);
-  handle->entries.push_back(unionfs::DirEntry{".", self.st_ino, DT_DIR});
-  handle->entries.push_back(unionfs::DirEntry{"..", self.st_ino, DT_DIR});
-  rc = Fs(req).ReadDir(ino, &handle->entries);
-  if (rc != 0) return ReplyStatus(req, rc);
+  if (!S_ISDIR(self.st_mode)) return ReplyStatus(req, -ENOTDIR);
+  auto handle = std::make_unique<DirHandle>();
   fi->fh = reinterpret_cast<uint64_t>(handle.get());
+  // A directory with a single layer may keep its listing in the kernel's readdir cache: changes
+  // through the mount bump the directory's version, live branch changes invalidate every inode,
+  // and a direct edit of the branch changes the mtime the kernel compares once the attribute
+  // timeout has passed. A merged directory's mtime is its top layer's, which would not show edits
+  // made below behind the union's back, so merged listings are read afresh at every open.
+  if (Fs(req).SingleLayerDirectory(ino)) {
+    fi->cache_readdir = 1;
+    fi->keep_cache = 1;
+  }
   if (fuse_reply_open(req, fi) == 0) handle.release();
 }
 
+// "." and ".." come first, as from a plain directory (the kernel does not add them for FUSE).
+// readdir(3) skips entries whose d_ino is 0, so both carry the directory's own inode number.
+int LoadListing(fuse_req_t req, fuse_ino_t ino, DirHandle* handle) {
+  struct stat self;
+  int rc = Fs(req).GetAttr(ino, &self);
+  if (rc != 0) return rc;
+  handle->entries.push_back(unionfs::DirEntry{".", self.st_ino, DT_DIR});
+  handle->entries.push_back(unionfs::DirEntry{"..", self.st_ino, DT_DIR});
+  rc = Fs(req).ReadDir(ino, &handle->entries);
+  if (rc != 0) {
+    handle->entries.clear();
+    return rc;
+  }
+  handle->loaded = true;
+  return 0;
+}
+
 void ReadDir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t offset, fuse_file_info* fi) {
-  (void)ino;
   auto* handle = reinterpret_cast<DirHandle*>(fi->fh);
+  if (!handle->loaded) {
+    int rc = LoadListing(req, ino, handle);
+    if (rc != 0) return ReplyStatus(req, rc);
+  }
   std::vector<char> buffer(size);
   size_t used = 0;
   for (size_t i = static_cast<size_t>(offset); i < handle->entries.size(); ++i) {

@@ -128,6 +128,8 @@ class UnionFs {
   std::vector<KnownNode> KnownNodes();
   // True when the node's file comes from a ro/rr branch (its page cache can be kept across opens).
   bool LowerOnly(NodeId node);
+  // True for a directory that lives in one branch only (nothing merges into it).
+  bool SingleLayerDirectory(NodeId node);
 
   // Convenience for tests and tools: resolves "a/b/c" from the root; like Lookup, each node on the
   // way gains one lookup count.
