@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "cairn/etcdclient/etcdctl.h"
 #include "cairn/etcdclient/json.h"
 #include "http_connection.h"
 
@@ -123,7 +124,7 @@ Result<etcd::LeaseRevokeResponse> EtcdClient::LeaseRevoke(const etcd::LeaseRevok
 }
 Result<etcd::LeaseKeepAliveResponse> EtcdClient::LeaseKeepAlive(const etcd::LeaseKeepAliveRequest& request) {
   CAIRN_ASSIGN_OR_RETURN(auto response, CallAs<etcd::LeaseKeepAliveResponse>(*this, "/v3/lease/keepalive", request));
-  if (response.ttl() <= 0) return NotFoundError("lease " + std::to_string(request.id()) + " not found (expired or revoked)");
+  if (response.ttl() <= 0) return NotFoundError("lease " + HexId(static_cast<uint64_t>(request.id())) + " not found (expired or revoked)");
   return response;
 }
 Result<etcd::LeaseTimeToLiveResponse> EtcdClient::LeaseTimeToLive(const etcd::LeaseTimeToLiveRequest& request) {
