@@ -100,12 +100,13 @@ class BrickServer::Impl : public std::enable_shared_from_this<BrickServer::Impl>
 
   mutable std::mutex view_mu_;
   pb::ReplicaView view_;                      // GUARDED_BY(view_mu_)
-  uint64_t next_sequence_ = 0;                // GUARDED_BY(view_mu_): primary side
-  std::set<std::string> failed_;              // GUARDED_BY(view_mu_): backups failed in this epoch
+  uint64_t next_sequence_ = 0;                // GUARDED_BY(view_mu_): primary side, restarts at 1 each epoch
+  std::set<std::string> failed_;              // GUARDED_BY(view_mu_): in-sync backups that missed mutations
   std::vector<std::shared_ptr<Pending>> parked_;  // GUARDED_BY(view_mu_): waiting for a view change
-  std::string stream_primary_;                // GUARDED_BY(view_mu_): backup side, whose stream we follow
-  uint64_t stream_sequence_ = 0;              // GUARDED_BY(view_mu_): last applied from it
-  bool accept_any_sequence_ = true;           // GUARDED_BY(view_mu_): after (re)joining a stream
+  // Backup side: the stream (primary, epoch) we follow and the last sequence applied from it.
+  std::string stream_primary_;                // GUARDED_BY(view_mu_)
+  uint64_t stream_epoch_ = 0;                 // GUARDED_BY(view_mu_)
+  uint64_t stream_sequence_ = 0;              // GUARDED_BY(view_mu_)
   uint64_t highest_epoch_seen_ = 0;           // GUARDED_BY(view_mu_)
 
   mutable std::mutex journal_mu_;
@@ -407,6 +408,7 @@ net::Client& BrickServer::Impl::ClientFor(const std::string& address) {
 
 Status BrickServer::Impl::SetView(const pb::ReplicaView& view) {
   std::vector<std::shared_ptr<Pending>> answer, refuse;
+  std::vector<std::string> still_failed;
   {
     std::lock_guard lock(view_mu_);
     if (view.epoch() < view_.epoch()) {
@@ -415,10 +417,17 @@ Status BrickServer::Impl::SetView(const pb::ReplicaView& view) {
     }
     pb::ReplicaView next = view;
     if (next.self().empty()) next.set_self(options_.self_address);
-    bool was_following = Contains(view_.in_sync(), next.self()) && view_.primary() == next.primary();
-    bool follows = Contains(next.in_sync(), next.self());
-    if (follows && !was_following) accept_any_sequence_ = true;  // joined (again) after a heal
-    if (next.epoch() != view_.epoch()) failed_.clear();
+    if (next.epoch() != view_.epoch()) next_sequence_ = 0;
+    // A failed backup stays failed (gets nothing, holds answers back) until a view leaves it out;
+    // one the owner kept is reported again below.
+    for (auto it = failed_.begin(); it != failed_.end();) {
+      if (Contains(next.in_sync(), *it)) {
+        still_failed.push_back(*it);
+        ++it;
+      } else {
+        it = failed_.erase(it);
+      }
+    }
     view_ = std::move(next);
     highest_epoch_seen_ = std::max(highest_epoch_seen_, view_.epoch());
     bool primary = view_.primary() == view_.self();
@@ -439,6 +448,11 @@ Status BrickServer::Impl::SetView(const pb::ReplicaView& view) {
   // (EIO), unlike ESTALE, which always means "not applied, retry with the new view".
   for (auto& pending : refuse) pending->responder.Respond(ErrorPayload(EIO));
   for (auto& pending : answer) pending->responder.Respond(pending->local_response);
+  if (options_.on_replica_failed && view.epoch() != 0) {
+    for (const auto& replica : still_failed) {
+      options_.on_replica_failed(replica, UnavailableError("still failed: missed mutations, needs a heal"));
+    }
+  }
   return Status::Ok();
 }
 
@@ -462,19 +476,20 @@ void BrickServer::Impl::OnReplicate(std::string payload, net::Responder responde
       const pb::ReplicaView& view = self->view_;
       // A newer epoch is news from a newer primary (its view reached it before us); an older epoch
       // is accepted only as the continuation of the stream of the primary we follow.
+      bool same_stream = request.primary() == self->stream_primary_ && request.epoch() == self->stream_epoch_;
       bool newer = request.epoch() > view.epoch();
       bool current = request.epoch() == view.epoch() && request.primary() == view.primary();
-      bool continuation = request.epoch() < view.epoch() && request.primary() == view.primary() &&
-                          request.primary() == self->stream_primary_;
-      if (view.primary() == view.self() || (request.epoch() < self->highest_epoch_seen_ && !continuation)) {
-        return refuse(ESTALE);
-      }
-      if (!newer && !current && !continuation) return refuse(ESTALE);
-      bool same_stream = request.primary() == self->stream_primary_ && !self->accept_any_sequence_;
-      if (same_stream && request.sequence() != self->stream_sequence_ + 1) return refuse(EBADMSG);
+      bool continuation = request.epoch() < view.epoch() && request.primary() == view.primary() && same_stream;
+      if (view.primary() == view.self() || (!newer && !current && !continuation)) return refuse(ESTALE);
+      if (request.epoch() < self->highest_epoch_seen_ && !continuation) return refuse(ESTALE);
+      if (!same_stream && request.epoch() < self->stream_epoch_) return refuse(ESTALE);
+      // Sequences restart at 1 with each epoch; within one they have no gaps. A gap means this
+      // backup missed a mutation: it must be healed, not patched up.
+      uint64_t expected = same_stream ? self->stream_sequence_ + 1 : 1;
+      if (request.sequence() != expected) return refuse(EBADMSG);
       self->stream_primary_ = request.primary();
+      self->stream_epoch_ = request.epoch();
       self->stream_sequence_ = request.sequence();
-      self->accept_any_sequence_ = false;
       self->highest_epoch_seen_ = std::max(self->highest_epoch_seen_, request.epoch());
     }
     int err = 0;

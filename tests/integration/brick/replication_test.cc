@@ -270,5 +270,25 @@ TEST_F(ReplicationTest, StaleEpochsAndWrongSendersAreRefused) {
   EXPECT_EQ(Snapshot(a_->root()), Snapshot(b_->root()));
 }
 
+TEST_F(ReplicationTest, ReturningBackupRejoinsInANewEpochWithItsJournalKept) {
+  StartReplica3();
+  FileId f = MakeFile(kRootId, "f", "one");
+  InstallView(View(2, a_->address(), {b_->address()}, {c_->address()}), {a_.get(), b_.get(), c_.get()});
+  client_->set_epoch(2);
+  FileId g = MakeFile(kRootId, "g", "missed by c");
+  auto journal = a_->server().JournalIds(c_->address());
+  EXPECT_TRUE(std::find(journal.begin(), journal.end(), g) != journal.end());
+  EXPECT_FALSE(fs::exists(c_->root() + "/g"));
+  // (A heal would copy the journaled ids here.) C rejoins: sequence numbers restart with epoch 3.
+  InstallView(View(3, a_->address(), {b_->address(), c_->address()}), {a_.get(), b_.get(), c_.get()});
+  client_->set_epoch(3);
+  ASSERT_EQ(client_->Write(f, 0, "two").err(), 0);
+  std::ifstream file(c_->root() + "/f");
+  std::string content;
+  file >> content;
+  EXPECT_EQ(content, "two");
+  EXPECT_EQ(failures_.count(), 0u);
+}
+
 }  // namespace
 }  // namespace cairn::brick::testing
