@@ -152,6 +152,10 @@ TEST_F(GatewayTest, BadInputGets4xxAndAppliesNothing) {
   Response wrong_method = client.Get("/v3/kv/put");
   EXPECT_EQ(wrong_method.result_int(), 405);
   EXPECT_EQ(client.Post("/health", "").result_int(), 405);
+  client.WriteRaw("OPTIONS /v3/kv/put HTTP/1.1\r\nHost: x\r\n\r\n");  // CORS preflight
+  Response preflight = client.Read();
+  EXPECT_EQ(preflight.result_int(), 200);
+  EXPECT_EQ(preflight["Access-Control-Allow-Origin"], "*");
   // The connection survived every error above.
   EXPECT_EQ(client.Get("/health").result_int(), 200);
 }

@@ -128,6 +128,10 @@ void Session::Route() {
   const auto& request = parser_->get();
   endpoint_ = EndpointOf(std::string_view(request.target().data(), request.target().size()));
   if (endpoint_ == Endpoint::kUnknown) return ReplyError(http::status::not_found, 5, "Not Found");
+  if (request.method() == http::verb::options) {  // a browser's CORS preflight, as etcd answers it
+    response_.body().clear();
+    return Send(http::status::ok, "text/plain");
+  }
   http::verb expected = IsGetEndpoint(endpoint_) ? http::verb::get : http::verb::post;
   if (request.method() != expected) return ReplyError(http::status::method_not_allowed, 12, "Method Not Allowed");
   switch (endpoint_) {

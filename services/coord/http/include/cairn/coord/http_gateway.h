@@ -18,7 +18,8 @@
 // that io_context. Nothing blocks: handlers decode, call the CoordApi, and encode in its callback.
 //
 // Lifetime: the CoordApi must outlive every connection (they hold callbacks into it); the gateway
-// object itself may be destroyed at any time after Stop() (connections keep their own state).
+// object itself may be destroyed at any time (its destructor calls Stop(); connections keep their
+// own state), but before the io_context, since Stop() posts to it.
 #pragma once
 
 #include <chrono>
