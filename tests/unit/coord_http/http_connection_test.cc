@@ -1,6 +1,7 @@
 // Connection behaviour: keep-alive, pipelining, watch streams, bad input, size limits, timeouts,
 // graceful stop, concurrent clients.
 #include <atomic>
+#include <random>
 
 #include "gateway_test_fixture.h"
 
@@ -190,6 +191,29 @@ TEST_F(GatewayTest, HugeBodyGets413) {
   request += "0\r\n\r\n";
   chunked.WriteRaw(request);
   EXPECT_EQ(chunked.Read().result_int(), 413);
+}
+
+TEST_F(GatewayTest, GarbageAndMutatedRequestsNeverCrashTheServer) {
+  std::mt19937 random(42);  // fixed seed: a failure reproduces
+  const std::string valid = TestClient::Request(
+      "POST", "/v3/kv/txn",
+      R"({"compare":[{"key":"YQ==","target":"VALUE","value":"MQ=="}],"success":[{"request_put":{"key":"YQ==","value":"Mg=="}}]})");
+  for (int round = 0; round < 60; ++round) {
+    TestClient client(port(), /*timeout_ms=*/500);
+    std::string bytes = valid;
+    if (round % 3 == 0) {
+      for (char& c : bytes) c = static_cast<char>(random());  // pure garbage
+    } else {
+      for (int flips = 0; flips < 1 + round % 8; ++flips) {     // a few mutated bytes
+        bytes[random() % bytes.size()] = static_cast<char>(random());
+      }
+    }
+    client.WriteRaw(bytes);
+    client.Read();  // whatever comes back (or a close); must not hang past the timeout
+  }
+  TestClient client(port());
+  EXPECT_EQ(client.Get("/health").result_int(), 200);
+  EXPECT_EQ(client.Post("/v3/kv/range", R"({"key":"YQ=="})").result_int(), 200);
 }
 
 class GatewayTimeoutTest : public GatewayTest {
