@@ -1,11 +1,347 @@
-// clusterctl member ... and status: the store's members. Not written yet.
+// clusterctl member ... and status: the store's members, over etcd's v3 JSON API
+// (libs/etcdclient). Member ids are hexadecimal, as etcdctl shows them.
+//
+// `member replace` does a replacement in the safe order: the new member joins as a learner (no
+// vote, so a slow or broken newcomer cannot cost the cluster its quorum), is promoted once it has
+// caught up, and only then is the old member removed.
+#include <iomanip>
+#include <memory>
+#include <sstream>
+#include <functional>
+#include <thread>
+
+#include "cairn/etcdclient/etcd_client.h"
+#include "cairn/etcdclient/etcdctl.h"
 #include "commands.h"
 
 namespace cairn::clusterctl {
+namespace {
+
+using etcdclient::EtcdClient;
+using etcdclient::EtcdctlJson;
+using etcdclient::HexId;
+using SteadyClock = std::chrono::steady_clock;
+
+Result<std::unique_ptr<EtcdClient>> MakeClient(const Context& context) {
+  CAIRN_ASSIGN_OR_RETURN(std::vector<HostPort> endpoints, context.globals.EndpointList());
+  etcdclient::ClientOptions options;
+  options.timeout = context.globals.TimeoutDuration();
+  options.connect_timeout = std::min<std::chrono::nanoseconds>(options.timeout, std::chrono::seconds(1));
+  return std::make_unique<EtcdClient>(std::move(endpoints), options);
+}
+
+int Fail(const Context& context, const std::string& verb, const Status& status) {
+  *context.err << "clusterctl " << verb << ": " << status.message() << "\n";
+  return status.code() == StatusCode::kInvalidArgument ? kExitUsage : kExitFailed;
+}
+
+bool JsonOutput(const Context& context) { return context.globals.output_format() != OutputFormat::kTable; }
+
+template <typename Call>
+int WithClient(Context& context, const std::string& verb, Call call) {
+  auto client = MakeClient(context);
+  if (!client.ok()) return Fail(context, verb, client.status());
+  Status status = call(**client);
+  return status.ok() ? kExitOk : Fail(context, verb, status);
+}
+
+std::string Join(const google::protobuf::RepeatedPtrField<std::string>& items) {
+  std::string joined;
+  for (const std::string& item : items) joined += (joined.empty() ? "" : ",") + item;
+  return joined;
+}
+
+// Prints rows as columns padded to their widest cell.
+void PrintTable(std::ostream& out, const std::vector<std::vector<std::string>>& rows) {
+  std::vector<size_t> widths;
+  for (const auto& row : rows) {
+    widths.resize(std::max(widths.size(), row.size()));
+    for (size_t i = 0; i < row.size(); ++i) widths[i] = std::max(widths[i], row[i].size());
+  }
+  for (const auto& row : rows) {
+    std::string line;
+    for (size_t i = 0; i < row.size(); ++i) {
+      line += row[i];
+      if (i + 1 < row.size()) line += std::string(widths[i] - row[i].size() + 2, ' ');
+    }
+    while (!line.empty() && line.back() == ' ') line.pop_back();
+    out << line << "\n";
+  }
+}
+
+void PrintMembers(std::ostream& out, const google::protobuf::RepeatedPtrField<etcd::Member>& members) {
+  std::vector<std::vector<std::string>> rows{{"ID", "STATUS", "NAME", "PEER ADDRS", "CLIENT ADDRS", "IS LEARNER"}};
+  for (const etcd::Member& member : members) {
+    // A member that was added but never started has no name yet (etcd's "unstarted").
+    rows.push_back({HexId(member.id()), member.name().empty() ? "unstarted" : "started", member.name(),
+                    Join(member.peerurls()), Join(member.clienturls()), member.islearner() ? "true" : "false"});
+  }
+  PrintTable(out, rows);
+}
+
+Result<uint64_t> ParseMemberId(const std::string& text) { return etcdclient::ParseHexId(text, "member id"); }
+
+int RunList(Context& context) {
+  return WithClient(context, "member list", [&](EtcdClient& client) -> Status {
+    CAIRN_ASSIGN_OR_RETURN(auto response, client.MemberList());
+    if (JsonOutput(context)) {
+      *context.out << EtcdctlJson(response) << "\n";
+    } else {
+      PrintMembers(*context.out, response.members());
+    }
+    return Status::Ok();
+  });
+}
+
+struct AddArgs {
+  std::string name, peer_urls;
+  bool learner = false;
+};
+
+etcd::MemberAddRequest MakeAddRequest(const std::string& peer_urls, bool learner) {
+  etcd::MemberAddRequest request;
+  for (const std::string& url : Split(peer_urls, ',')) {
+    if (!Trim(url).empty()) request.add_peerurls(std::string(Trim(url)));
+  }
+  request.set_islearner(learner);
+  return request;
+}
+
+// What the new member needs to start with (etcd's ETCD_INITIAL_CLUSTER convention).
+std::string InitialCluster(const etcd::MemberAddResponse& response, const std::string& new_name) {
+  std::string cluster;
+  for (const etcd::Member& member : response.members()) {
+    std::string name = member.id() == response.member().id() ? new_name : member.name();
+    for (const std::string& url : member.peerurls()) cluster += (cluster.empty() ? "" : ",") + name + "=" + url;
+  }
+  return cluster;
+}
+
+int RunAdd(Context& context, const AddArgs& args) {
+  return WithClient(context, "member add", [&](EtcdClient& client) -> Status {
+    auto request = MakeAddRequest(args.peer_urls, args.learner);
+    if (request.peerurls_size() == 0) return InvalidArgumentError("--peer-urls needs at least one URL");
+    CAIRN_ASSIGN_OR_RETURN(auto response, client.MemberAdd(request));
+    if (JsonOutput(context)) {
+      *context.out << EtcdctlJson(response) << "\n";
+      return Status::Ok();
+    }
+    *context.out << "Member " << HexId(response.member().id()) << " added" << (args.learner ? " as a learner" : "")
+                 << "\n\nname: " << args.name << "\ninitial cluster: " << InitialCluster(response, args.name)
+                 << "\ninitial cluster state: existing\n";
+    return Status::Ok();
+  });
+}
+
+int RunPromote(Context& context, const std::string& id_text) {
+  return WithClient(context, "member promote", [&](EtcdClient& client) -> Status {
+    CAIRN_ASSIGN_OR_RETURN(uint64_t id, ParseMemberId(id_text));
+    etcd::MemberPromoteRequest request;
+    request.set_id(id);
+    CAIRN_ASSIGN_OR_RETURN(auto response, client.MemberPromote(request));
+    if (JsonOutput(context)) {
+      *context.out << EtcdctlJson(response) << "\n";
+    } else {
+      *context.out << "Member " << HexId(id) << " promoted\n";
+    }
+    return Status::Ok();
+  });
+}
+
+int RunRemove(Context& context, const std::string& id_text) {
+  return WithClient(context, "member remove", [&](EtcdClient& client) -> Status {
+    CAIRN_ASSIGN_OR_RETURN(uint64_t id, ParseMemberId(id_text));
+    etcd::MemberRemoveRequest request;
+    request.set_id(id);
+    CAIRN_ASSIGN_OR_RETURN(auto response, client.MemberRemove(request));
+    if (JsonOutput(context)) {
+      *context.out << EtcdctlJson(response) << "\n";
+    } else {
+      *context.out << "Member " << HexId(id) << " removed\n";
+    }
+    return Status::Ok();
+  });
+}
+
+struct ReplaceArgs {
+  std::string old_id, name, peer_urls, wait = "2m";
+};
+
+// Answers worth another try during a replacement: a learner that has not caught up (etcd: "can
+// only promote a learner member which is in sync with leader"), a removal refused until the new
+// member has been connected for a while (etcd: "unhealthy cluster"), a busy or electing cluster.
+bool TryAgainLater(const Status& status) {
+  const std::string& message = status.message();
+  return message.find("in sync") != std::string::npos || message.find("not ready") != std::string::npos ||
+         message.find("unhealthy cluster") != std::string::npos || status.code() == StatusCode::kUnavailable ||
+         status.code() == StatusCode::kDeadlineExceeded;
+}
+
+// Repeats step every 500 ms while it fails with TryAgainLater, until give_up.
+Status RetryUntil(Context& context, SteadyClock::time_point give_up, const std::string& waiting_for,
+                  const std::function<Status()>& step) {
+  while (true) {
+    Status status = step();
+    if (status.ok() || !TryAgainLater(status)) return status;
+    if (SteadyClock::now() >= give_up) {
+      return DeadlineExceededError("gave up waiting for " + waiting_for + " (--wait); last answer: " + status.message());
+    }
+    *context.out << "  waiting for " << waiting_for << ": " << status.message() << "\n";
+    context.out->flush();
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  }
+}
+
+int RunReplace(Context& context, const ReplaceArgs& args) {
+  return WithClient(context, "member replace", [&](EtcdClient& client) -> Status {
+    CAIRN_ASSIGN_OR_RETURN(uint64_t old_id, ParseMemberId(args.old_id));
+    CAIRN_ASSIGN_OR_RETURN(auto wait, ParseDuration(args.wait));
+    auto give_up = SteadyClock::now() + std::chrono::duration_cast<SteadyClock::duration>(wait);
+    auto add = MakeAddRequest(args.peer_urls, true);
+    if (add.peerurls_size() == 0) return InvalidArgumentError("--peer-urls needs at least one URL");
+    CAIRN_ASSIGN_OR_RETURN(auto members, client.MemberList());
+    bool found = false;
+    for (const etcd::Member& member : members.members()) found = found || member.id() == old_id;
+    if (!found) return NotFoundError("no member " + HexId(old_id) + " (see clusterctl member list)");
+
+    CAIRN_ASSIGN_OR_RETURN(auto added, client.MemberAdd(add));
+    uint64_t new_id = added.member().id();
+    *context.out << "1/3 added " << args.name << " as learner " << HexId(new_id)
+                 << "; start it with initial cluster " << InitialCluster(added, args.name) << " (state: existing)\n";
+    context.out->flush();
+    etcd::MemberPromoteRequest promote;
+    promote.set_id(new_id);
+    Status promoted = RetryUntil(context, give_up, HexId(new_id) + " to catch up",
+                                 [&] { return client.MemberPromote(promote).status(); });
+    if (!promoted.ok()) {
+      return Status(promoted.code(), promoted.message() + "; " + HexId(new_id) + " stays a learner: start it, then " +
+                                         "run `clusterctl member promote " + HexId(new_id) +
+                                         "` and `clusterctl member remove " + HexId(old_id) + "`");
+    }
+    *context.out << "2/3 promoted " << HexId(new_id) << " to voting member\n";
+    context.out->flush();
+    etcd::MemberRemoveRequest remove;
+    remove.set_id(old_id);
+    Status removed = RetryUntil(context, give_up, "the cluster to accept removing " + HexId(old_id),
+                                [&] { return client.MemberRemove(remove).status(); });
+    if (!removed.ok()) {
+      return Status(removed.code(), "the new member is in, but removing " + HexId(old_id) + " failed: " +
+                                        removed.message() + "; retry with `clusterctl member remove " +
+                                        HexId(old_id) + "`");
+    }
+    *context.out << "3/3 removed old member " << HexId(old_id) << "\n";
+    return Status::Ok();
+  });
+}
+
+// ---- status ----
+
+struct EndpointReport {
+  HostPort endpoint;
+  Result<etcd::StatusResponse> status = InternalError("not asked");
+  Result<etcdclient::HealthReply> health = InternalError("not asked");
+};
+
+std::string ReportJson(const EndpointReport& report) {
+  std::string json = "{\"Endpoint\":" + JsonString(report.endpoint.ToString());
+  if (report.status.ok()) json += ",\"Status\":" + EtcdctlJson(*report.status);
+  json += std::string(",\"Healthy\":") + (report.health.ok() && report.health->healthy ? "true" : "false");
+  if (!report.status.ok()) json += ",\"Error\":" + JsonString(report.status.status().message());
+  return json + "}";
+}
+
+std::vector<std::string> ReportRow(const EndpointReport& report) {
+  if (!report.status.ok()) {
+    return {report.endpoint.ToString(), "-", "-", "-", "-", "-", "-", "unhealthy", report.status.status().message()};
+  }
+  const etcd::StatusResponse& status = *report.status;
+  std::string health = report.health.ok() ? (report.health->healthy ? "healthy" : "unhealthy") : "unknown";
+  std::string errors;
+  for (const std::string& error : status.errors()) errors += (errors.empty() ? "" : "; ") + error;
+  if (report.health.ok() && !report.health->healthy) errors += (errors.empty() ? "" : "; ") + report.health->body;
+  return {report.endpoint.ToString(),
+          HexId(status.header().member_id()),
+          status.leader() == status.header().member_id() ? "true" : "false",
+          std::to_string(status.raftterm()),
+          std::to_string(status.raftindex()),
+          std::to_string(status.raftappliedindex()),
+          HumanBytes(static_cast<uint64_t>(status.dbsize())),
+          health,
+          errors};
+}
+
+// Asks every endpoint for itself (no failover): one row per endpoint; exit 1 if any failed.
+int RunStatus(Context& context) {
+  auto client = MakeClient(context);
+  if (!client.ok()) return Fail(context, "status", client.status());
+  std::vector<EndpointReport> reports;
+  bool all_ok = true;
+  for (const HostPort& endpoint : (*client)->endpoints()) {
+    EndpointReport report{endpoint};
+    report.status = (*client)->StatusOf(endpoint);
+    if (report.status.ok()) report.health = (*client)->HealthOf(endpoint);
+    all_ok = all_ok && report.status.ok() && report.health.ok() && report.health->healthy;
+    reports.push_back(std::move(report));
+  }
+  if (JsonOutput(context)) {
+    *context.out << "[";
+    for (size_t i = 0; i < reports.size(); ++i) *context.out << (i > 0 ? "," : "") << ReportJson(reports[i]);
+    *context.out << "]\n";
+  } else {
+    std::vector<std::vector<std::string>> rows{
+        {"ENDPOINT", "ID", "LEADER", "TERM", "RAFT INDEX", "APPLIED", "DB SIZE", "HEALTH", "ERRORS"}};
+    for (const EndpointReport& report : reports) rows.push_back(ReportRow(report));
+    PrintTable(*context.out, rows);
+  }
+  return all_ok ? kExitOk : kExitFailed;
+}
+
+void AddMemberVerbs(CLI::App& member, Context& context) {
+  CLI::App* list = member.add_subcommand("list", "list the members");
+  list->callback([&context] { context.action = [&context] { return RunList(context); }; });
+
+  auto add_args = std::make_shared<AddArgs>();
+  CLI::App* add = member.add_subcommand("add", "add a member (start it afterwards with the printed settings)");
+  add->add_option("NAME", add_args->name, "the new member's name")->required();
+  add->add_option("--peer-urls", add_args->peer_urls, "its peer URLs, comma-separated")->required();
+  add->add_flag("--learner", add_args->learner, "add as a non-voting learner (promote it later)");
+  add->callback([&context, add_args] { context.action = [&context, add_args] { return RunAdd(context, *add_args); }; });
+
+  auto promote_id = std::make_shared<std::string>();
+  CLI::App* promote = member.add_subcommand("promote", "make a caught-up learner a voting member");
+  promote->add_option("ID", *promote_id, "member id (hex)")->required();
+  promote->callback([&context, promote_id] {
+    context.action = [&context, promote_id] { return RunPromote(context, *promote_id); };
+  });
+
+  auto remove_id = std::make_shared<std::string>();
+  CLI::App* remove = member.add_subcommand("remove", "remove a member");
+  remove->add_option("ID", *remove_id, "member id (hex)")->required();
+  remove->callback([&context, remove_id] {
+    context.action = [&context, remove_id] { return RunRemove(context, *remove_id); };
+  });
+
+  auto replace_args = std::make_shared<ReplaceArgs>();
+  CLI::App* replace = member.add_subcommand(
+      "replace", "replace member OLD_ID by a new one: add it as learner, promote when caught up, remove the old");
+  replace->add_option("OLD_ID", replace_args->old_id, "the member to replace (hex id)")->required();
+  replace->add_option("NAME", replace_args->name, "the new member's name")->required();
+  replace->add_option("--peer-urls", replace_args->peer_urls, "the new member's peer URLs, comma-separated")->required();
+  replace->add_option("--wait", replace_args->wait, "how long to wait for the new member to catch up")
+      ->capture_default_str();
+  replace->callback([&context, replace_args] {
+    context.action = [&context, replace_args] { return RunReplace(context, *replace_args); };
+  });
+}
+
+}  // namespace
 
 void AddMemberCommands(CLI::App& root, Context& context) {
-  (void)root;
-  (void)context;
+  CLI::App* member = root.add_subcommand("member", "list, add, promote, remove and replace store members");
+  member->require_subcommand(1);
+  AddMemberVerbs(*member, context);
+  CLI::App* status = root.add_subcommand("status", "each endpoint's member id, leadership, term, indexes, size, health");
+  status->callback([&context] { context.action = [&context] { return RunStatus(context); }; });
 }
 
 }  // namespace cairn::clusterctl
