@@ -294,6 +294,7 @@ TEST_F(CoordCluster, LeaderFailoverKeepsEveryAcknowledgedWriteAndRestartCatchesU
 
   // Every acknowledged write is there, on the survivors and on the restarted old leader.
   ASSERT_TRUE(StartNode(*old_leader).ok());
+  ASSERT_NE(WaitLeader(), nullptr);  // a restarted node answers "no leader" until it hears one
   std::map<std::string, std::string> expected;
   {
     std::lock_guard<std::mutex> lock(mu);
