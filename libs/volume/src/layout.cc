@@ -420,6 +420,46 @@ Status ValidateLayout(const pb::VolumeLayout& layout) {
   return Status::Ok();
 }
 
+namespace {
+
+Status CheckSpecLayout(const pb::VolumeSpec& spec, const pb::VolumeLayout& layout, std::string_view which) {
+  Status valid = ValidateLayout(layout);
+  if (!valid.ok()) return CorruptionError("volume " + spec.name() + " " + std::string(which) + ": " + valid.message());
+  std::set<uint32_t> ids;
+  for (const auto& set : spec.sets()) ids.insert(set.id());
+  for (uint32_t id : LayoutSets(layout)) {
+    if (!ids.count(id)) {
+      return CorruptionError("volume " + spec.name() + " " + std::string(which) + " names set " +
+                             std::to_string(id) + ", which the volume does not have");
+    }
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status ValidateVolumeSpec(const pb::VolumeSpec& spec) {
+  auto corrupt = [&spec](const std::string& what) { return CorruptionError("volume " + spec.name() + ": " + what); };
+  if (!ValidateVolumeName(spec.name()).ok()) return corrupt("invalid name");
+  if (spec.replica_count() == 0 || spec.replica_count() > kMaxReplicaCount) return corrupt("invalid replica count");
+  if (spec.sets_size() == 0) return corrupt("no replica sets");
+  std::set<uint32_t> ids;
+  for (const auto& set : spec.sets()) {
+    if (set.bricks_size() != static_cast<int>(spec.replica_count())) {
+      return corrupt("set " + std::to_string(set.id()) + " does not have replica_count bricks");
+    }
+    if (set.id() >= spec.next_set_id() || !ids.insert(set.id()).second) {
+      return corrupt("set id " + std::to_string(set.id()) + " is duplicated or not below next_set_id");
+    }
+    for (const auto& brick : set.bricks()) {
+      if (!ParseBrick(BrickId(brick)).ok()) return corrupt("invalid brick " + BrickId(brick));
+    }
+  }
+  CAIRN_RETURN_IF_ERROR(CheckSpecLayout(spec, spec.layout(), "layout"));
+  if (spec.has_previous_layout()) CAIRN_RETURN_IF_ERROR(CheckSpecLayout(spec, spec.previous_layout(), "previous layout"));
+  return Status::Ok();
+}
+
 double LayoutShare(const pb::VolumeLayout& layout, uint32_t set_id) {
   uint64_t owned = 0;
   for (const auto& range : layout.ranges()) {

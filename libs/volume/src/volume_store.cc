@@ -42,6 +42,7 @@ Result<VolumeRecord> ParseVolumeRecord(const etcd::KeyValue& kv) {
   if (!record.spec.ParseFromString(kv.value())) {
     return CorruptionError("volume spec at " + kv.key() + " does not parse");
   }
+  CAIRN_RETURN_IF_ERROR(ValidateVolumeSpec(record.spec));
   record.mod_revision = kv.mod_revision();
   return record;
 }

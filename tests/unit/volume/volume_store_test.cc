@@ -89,5 +89,41 @@ TEST(VolumeStore, CorruptSpecIsAnError) {
   EXPECT_EQ(ParseVolumeRecord(kv).status().code(), StatusCode::kCorruption);
 }
 
+// A spec from the store is checked before placement code trusts its layout.
+TEST(VolumeStore, InvalidSpecsAreRefused) {
+  CreateVolumeRequest request{"data", 2, {"h1:/b", "h2:/b", "h1:/c", "h2:/c"}, false, pb::NO_QUORUM_EIO};
+  auto spec = CreateVolumeSpec(request);
+  ASSERT_TRUE(spec.ok());
+  EXPECT_TRUE(ValidateVolumeSpec(*spec).ok());
+  auto expect_corrupt = [](const pb::VolumeSpec& bad) {
+    EXPECT_EQ(ValidateVolumeSpec(bad).code(), StatusCode::kCorruption) << bad.DebugString();
+    etcd::KeyValue kv;
+    kv.set_key("k");
+    kv.set_value(bad.SerializeAsString());
+    EXPECT_EQ(ParseVolumeRecord(kv).status().code(), StatusCode::kCorruption);
+  };
+  pb::VolumeSpec bad = *spec;
+  bad.mutable_layout()->mutable_ranges(0)->set_start(5);
+  expect_corrupt(bad);
+  bad = *spec;
+  bad.mutable_layout()->clear_ranges();
+  expect_corrupt(bad);
+  bad = *spec;
+  bad.mutable_layout()->mutable_ranges(1)->set_set_id(9);
+  expect_corrupt(bad);
+  bad = *spec;
+  bad.mutable_sets(1)->set_id(0);
+  expect_corrupt(bad);
+  bad = *spec;
+  bad.mutable_sets(0)->mutable_bricks()->RemoveLast();
+  expect_corrupt(bad);
+  bad = *spec;
+  bad.set_replica_count(0);
+  expect_corrupt(bad);
+  bad = *spec;
+  bad.mutable_sets(0)->mutable_bricks(0)->set_path("relative");
+  expect_corrupt(bad);
+}
+
 }  // namespace
 }  // namespace cairn::volume

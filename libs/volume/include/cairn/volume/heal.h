@@ -3,7 +3,8 @@
 // persists ChangeJournal::ToProto next to its data, and puts HealJob::Checkpoint in the store at
 // HealKey(volume, brick), so a restarted heal resumes where the checkpoint says.
 //
-// Neither class is thread-safe; the service calls each from one strand.
+// Neither class is thread-safe; the service calls each from one strand. A HealJob keeps a
+// pointer to its Clock, which must outlive it.
 #pragma once
 
 #include <cstdint>

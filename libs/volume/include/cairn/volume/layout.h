@@ -77,6 +77,10 @@ pb::VolumeLayout LayoutWithSetAdded(const pb::VolumeLayout& layout, uint32_t set
 pb::VolumeLayout LayoutWithSetRemoved(const pb::VolumeLayout& layout, uint32_t set_id);
 // Sorted, disjoint, covering [0, 2^32 - 1], at least one range.
 Status ValidateLayout(const pb::VolumeLayout& layout);
+// A spec read from the store is usable: valid name, replica count, sets of replica_count valid
+// bricks with unique ids below next_set_id, valid layouts naming only the spec's sets. Placement
+// functions may only be called on layouts that passed this. Errors: Corruption naming the problem.
+Status ValidateVolumeSpec(const pb::VolumeSpec& spec);
 // The share of the hash space each set owns, for status displays and tests.
 double LayoutShare(const pb::VolumeLayout& layout, uint32_t set_id);
 

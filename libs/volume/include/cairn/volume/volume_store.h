@@ -22,7 +22,7 @@ struct VolumeRecord {
   int64_t mod_revision = 0;  // of SpecKey(spec.name)
 };
 
-// Errors: Corruption when the value does not parse.
+// Errors: Corruption when the value does not parse or fails ValidateVolumeSpec.
 Result<VolumeRecord> ParseVolumeRecord(const etcd::KeyValue& kv);
 
 // Succeeds only if no volume of that name exists; writes the spec and every set's initial record.
