@@ -18,7 +18,7 @@ ReplicaSetModel::ReplicaSetModel(int replicas, pb::NoQuorumPolicy policy) : poli
     bricks_.back().id = BrickId(*brick);
   }
   CAIRN_CHECK(store_.Txn(InitialReplicaSet(kVolume, set).txn));
-  Remember(Record());
+  Committed();
 }
 
 size_t ReplicaSetModel::IndexOf(const std::string& id) const {
@@ -44,8 +44,9 @@ std::string ReplicaSetModel::Report() const {
   return out.str();
 }
 
-void ReplicaSetModel::Remember(const ReplicaSetRecord& record) {
-  const auto& state = record.state;
+void ReplicaSetModel::Committed() {
+  record_ = store_.ReadSet(kVolume, 0);
+  const auto& state = record_.state;
   in_sync_by_epoch_[state.epoch()] = {state.in_sync().begin(), state.in_sync().end()};
 }
 
@@ -132,7 +133,7 @@ void ReplicaSetModel::DropBackup(size_t index, bool false_suspicion) {
     }
   }
   if (target.empty()) return;
-  auto record = Record();
+  const auto& record = Record();
   auto change = volume::DropBackup(kVolume, record, primary.id, target);
   if (!change.ok() || !store_.Txn(change->txn)) {
     primary.primary = false;  // the record moved on without us: re-read before doing anything
@@ -140,9 +141,9 @@ void ReplicaSetModel::DropBackup(size_t index, bool false_suspicion) {
     Log(primary.id + " failed to drop " + target + ", steps down");
     return;
   }
+  Committed();
   primary.view = Record();
   primary.epoch_seen = std::max(primary.epoch_seen, primary.view.state.epoch());
-  Remember(primary.view);
   ++counts_[false_suspicion ? "drop_suspected" : "drop"];
   Log(primary.id + " dropped " + target + " -> epoch " + std::to_string(primary.view.state.epoch()));
 }
@@ -171,7 +172,7 @@ void ReplicaSetModel::TakeOver(size_t initiator) {
   if (!self.reachable() || self.primary) return;
   // No check that the primary's lease key is gone: a failure detector may suspect a live
   // primary, and the transaction's guard alone must refuse it.
-  auto record = Record();
+  const auto& record = Record();
   std::vector<ReplicaReport> reports;
   for (const auto& brick : bricks_) {
     if (brick.reachable()) reports.push_back({brick.id, brick.log.size()});
@@ -183,7 +184,7 @@ void ReplicaSetModel::TakeOver(size_t initiator) {
     store_.Revoke(lease);
     auto fallback = EnterNoQuorum(kVolume, record, policy_, reports);
     if (fallback.ok() && store_.Txn(fallback->txn)) {
-      Remember(Record());
+      Committed();
       ++counts_["no_quorum"];
       Log(self.id + " applied the no-quorum policy -> epoch " + std::to_string(fallback->next.epoch()));
     }
@@ -193,6 +194,7 @@ void ReplicaSetModel::TakeOver(size_t initiator) {
     store_.Revoke(lease);
     return;
   }
+  Committed();
   ModelBrick& chosen = bricks_[IndexOf(change->next.primary())];
   chosen.primary = true;
   chosen.ready = false;
@@ -200,7 +202,6 @@ void ReplicaSetModel::TakeOver(size_t initiator) {
   chosen.lease_id = lease;
   chosen.lease_deadline_ms = granted_at + kTtlMs - kMarginMs;
   chosen.epoch_seen = std::max(chosen.epoch_seen, chosen.view.state.epoch());
-  Remember(chosen.view);
   ++counts_["take_over"];
   Log(self.id + " installed primary " + chosen.id + " epoch " + std::to_string(chosen.view.state.epoch()));
 }
@@ -208,7 +209,7 @@ void ReplicaSetModel::TakeOver(size_t initiator) {
 void ReplicaSetModel::Refresh(size_t index) {
   ModelBrick& brick = bricks_[index];
   if (!brick.reachable()) return;
-  auto record = Record();
+  const auto& record = Record();
   brick.epoch_seen = std::max(brick.epoch_seen, record.state.epoch());
   if (!brick.primary) return;
   if (record.state.primary() != brick.id || record.state.primary_lease_id() != brick.lease_id) {
@@ -263,9 +264,9 @@ void ReplicaSetModel::Readmit(size_t index, size_t target_index) {
     primary.ready = false;
     return;
   }
+  Committed();
   primary.view = Record();
   target.epoch_seen = std::max(target.epoch_seen, primary.view.state.epoch());
-  Remember(primary.view);
   ++counts_["readmit"];
   Log(primary.id + " readmitted " + target.id + " -> epoch " + std::to_string(primary.view.state.epoch()));
 }
@@ -350,8 +351,7 @@ void ReplicaSetModel::CheckInvariants() {
     if (brick.primary && store_.now_ms() < brick.lease_deadline_ms) ++accepting;
   }
   if (accepting > 1) Fail(std::to_string(accepting) + " bricks can accept writes at the same time");
-  auto record = Record();
-  const auto& state = record.state;
+  const auto& state = Record().state;
   if (state.epoch() < last_epoch_) Fail("epoch went backwards");
   last_epoch_ = state.epoch();
   if (state.in_sync_size() == 0) Fail("the in-sync set is empty");
@@ -371,6 +371,11 @@ void ReplicaSetModel::CheckInvariants() {
 }
 
 void ReplicaSetModel::Stabilize() {
+  const auto stored = store_.ReadSet(kVolume, 0);
+  if (stored.mod_revision != record_.mod_revision ||
+      stored.state.SerializeAsString() != record_.state.SerializeAsString()) {
+    Fail("the cached record differs from the store's");
+  }
   const size_t n = bricks_.size();
   for (size_t i = 0; i < n; ++i) {
     Resume(i);

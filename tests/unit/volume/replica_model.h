@@ -87,7 +87,8 @@ class ReplicaSetModel {
   const std::vector<int>& acked() const { return acked_; }
   // How often each kind of transition committed, to show the schedules exercise them all.
   const std::map<std::string, int>& counts() const { return counts_; }
-  ReplicaSetRecord Record() const { return store_.ReadSet(kVolume, 0); }
+  // The set's record as the store holds it (cached: only this model's txns change it).
+  const ReplicaSetRecord& Record() const { return record_; }
   // The brick that believes it is primary with a live lease, or -1.
   int ActivePrimary() const;
 
@@ -97,12 +98,14 @@ class ReplicaSetModel {
   size_t IndexOf(const std::string& id) const;
   void Fail(const std::string& what);
   void Log(const std::string& event);
-  void Remember(const ReplicaSetRecord& record);
+  // After a committed txn: re-reads the record and remembers its epoch's in-sync set.
+  void Committed();
   bool CanAct(const ModelBrick& brick) const;
 
   StoreHarness store_;
   pb::NoQuorumPolicy policy_;
   std::vector<ModelBrick> bricks_;
+  ReplicaSetRecord record_;
   int next_write_ = 1;
   std::vector<int> acked_;
   std::map<uint64_t, std::string> acking_primary_;               // epoch -> primary
