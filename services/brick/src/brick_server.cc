@@ -9,6 +9,7 @@
 #include <unordered_set>
 
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/thread_pool.hpp>
 
@@ -45,7 +46,7 @@ class BrickServer::Impl : public std::enable_shared_from_this<BrickServer::Impl>
  public:
   Impl(boost::asio::io_context& io, BrickStore& store, BrickServerOptions options)
       : io_(io), store_(store), options_(std::move(options)), pool_(std::max<size_t>(options_.threads, 1)),
-        strand_(boost::asio::make_strand(pool_.get_executor())) {
+        strand_(boost::asio::make_strand(pool_.get_executor())), watchdog_(io) {
     view_.set_self(options_.self_address);
   }
 
@@ -83,7 +84,10 @@ class BrickServer::Impl : public std::enable_shared_from_this<BrickServer::Impl>
 
   void OnClientMutation(const std::string& method, std::string payload, net::Responder responder);
   void OnReplicate(std::string payload, net::Responder responder);
+  void Forward(const std::shared_ptr<Pending>& pending, const std::string& backup, const std::string& bytes);
   void OnBackupReply(const std::shared_ptr<Pending>& pending, const std::string& backup, Result<std::string> reply);
+  void StartWatchdog();
+  void CheckBackups();
   void FinishOne(const std::shared_ptr<Pending>& pending);
   void ReplicaFailed(const std::string& replica, uint64_t epoch, const Status& why);
   bool BlockedByView(const Pending& pending) const;  // REQUIRES: view_mu_
@@ -97,6 +101,18 @@ class BrickServer::Impl : public std::enable_shared_from_this<BrickServer::Impl>
   boost::asio::strand<boost::asio::thread_pool::executor_type> strand_;
   std::unordered_map<std::string, MutationOp> mutations_;
   std::atomic<bool> stopped_{false};
+
+  // Liveness of backups. A deep pipeline of large writes can keep a healthy backup busy for longer
+  // than replica_timeout, so a backup has failed when it has had mutations outstanding and
+  // answered none of them for replica_timeout (not when one call took that long).
+  struct BackupState {
+    std::unordered_map<uint64_t, std::shared_ptr<Pending>> in_flight;  // by call key
+    std::chrono::steady_clock::time_point last_progress;
+  };
+  std::mutex backups_mu_;
+  std::unordered_map<std::string, BackupState> backups_;  // GUARDED_BY(backups_mu_)
+  uint64_t next_call_key_ = 0;                           // GUARDED_BY(backups_mu_)
+  boost::asio::steady_timer watchdog_;
 
   mutable std::mutex view_mu_;
   pb::ReplicaView view_;                      // GUARDED_BY(view_mu_)
@@ -191,6 +207,7 @@ void BrickServer::Impl::Register(net::Server& server) {
       self->OnClientMutation(name, std::move(payload), std::move(responder));
     });
   }
+  StartWatchdog();
   server.Handle("brick.Replicate", [weak](std::string payload, net::Responder responder) {
     auto self = weak.lock();
     if (!self || self->stopped_) return responder.Respond(UnavailableError("brick stopped"));
@@ -282,12 +299,7 @@ void BrickServer::Impl::OnClientMutation(const std::string& method, std::string 
     forward.set_method(method);
     forward.set_payload(payload);
     std::string forward_bytes = forward.SerializeAsString();
-    for (const auto& backup : targets) {
-      self->ClientFor(backup).Call("brick.Replicate", forward_bytes, self->options_.replica_timeout,
-                                   [self, pending, backup](Result<std::string> reply) {
-                                     self->OnBackupReply(pending, backup, std::move(reply));
-                                   });
-    }
+    for (const auto& backup : targets) self->Forward(pending, backup, forward_bytes);
     Touched touched;
     int err = 0;
     std::string response = op.apply(payload, &touched, &err);
@@ -300,6 +312,63 @@ void BrickServer::Impl::OnClientMutation(const std::string& method, std::string 
     }
     self->FinishOne(pending);
   });
+}
+
+void BrickServer::Impl::Forward(const std::shared_ptr<Pending>& pending, const std::string& backup,
+                                 const std::string& bytes) {
+  uint64_t key;
+  {
+    std::lock_guard lock(backups_mu_);
+    key = ++next_call_key_;
+    BackupState& state = backups_[backup];
+    if (state.in_flight.empty()) state.last_progress = std::chrono::steady_clock::now();
+    state.in_flight[key] = pending;
+  }
+  // The call's own deadline is only a backstop; the watchdog decides failure much sooner.
+  Duration backstop = std::max<Duration>(options_.replica_timeout * 20, std::chrono::seconds(30));
+  std::weak_ptr<Impl> weak = weak_from_this();
+  ClientFor(backup).Call("brick.Replicate", bytes, backstop, [weak, pending, backup, key](Result<std::string> reply) {
+    auto self = weak.lock();
+    if (!self) return;
+    {
+      std::lock_guard lock(self->backups_mu_);
+      BackupState& state = self->backups_[backup];
+      if (state.in_flight.erase(key) == 0) return;  // the watchdog already failed this call
+      state.last_progress = std::chrono::steady_clock::now();
+    }
+    self->OnBackupReply(pending, backup, std::move(reply));
+  });
+}
+
+void BrickServer::Impl::StartWatchdog() {
+  auto period = std::max<Duration>(options_.replica_timeout / 4, std::chrono::milliseconds(5));
+  watchdog_.expires_after(period);
+  std::weak_ptr<Impl> weak = weak_from_this();
+  watchdog_.async_wait([weak](const boost::system::error_code& error) {
+    auto self = weak.lock();
+    if (error || !self || self->stopped_) return;
+    self->CheckBackups();
+    self->StartWatchdog();
+  });
+}
+
+void BrickServer::Impl::CheckBackups() {
+  auto now = std::chrono::steady_clock::now();
+  std::vector<std::pair<std::string, std::unordered_map<uint64_t, std::shared_ptr<Pending>>>> silent;
+  {
+    std::lock_guard lock(backups_mu_);
+    for (auto& [backup, state] : backups_) {
+      if (!state.in_flight.empty() && now - state.last_progress > options_.replica_timeout) {
+        silent.emplace_back(backup, std::move(state.in_flight));
+        state.in_flight.clear();
+      }
+    }
+  }
+  for (auto& [backup, calls] : silent) {
+    for (auto& [key, pending] : calls) {
+      OnBackupReply(pending, backup, DeadlineExceededError("no answer from " + backup + " within the replica timeout"));
+    }
+  }
 }
 
 void BrickServer::Impl::OnBackupReply(const std::shared_ptr<Pending>& pending, const std::string& backup,
@@ -500,6 +569,7 @@ void BrickServer::Impl::OnReplicate(std::string payload, net::Responder responde
 
 void BrickServer::Impl::Stop() {
   if (stopped_.exchange(true)) return;
+  boost::asio::post(watchdog_.get_executor(), [self = shared_from_this()] { self->watchdog_.cancel(); });
   pool_.join();
   std::vector<std::shared_ptr<Pending>> parked;
   {

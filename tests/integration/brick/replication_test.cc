@@ -292,3 +292,30 @@ TEST_F(ReplicationTest, ReturningBackupRejoinsInANewEpochWithItsJournalKept) {
 
 }  // namespace
 }  // namespace cairn::brick::testing
+
+namespace cairn::brick::testing {
+namespace {
+
+// Not a test: a rough throughput probe (run with --gtest_also_run_disabled_tests).
+TEST_F(ReplicationTest, DISABLED_ThroughputProbe) {
+  a_ = std::make_unique<TestBrick>(io_.io(), dir_.path() + "/a2", BrickServerOptions{.replica_timeout = 5s});
+  b_ = std::make_unique<TestBrick>(io_.io(), dir_.path() + "/b2");
+  c_ = std::make_unique<TestBrick>(io_.io(), dir_.path() + "/c2");
+  StartReplica3();
+  auto created = client_->Create(CreateOf(pb::CreateRequest::FILE, kRootId, "big", 0644));
+  std::string chunk(64 << 20, 'x');
+  auto start = std::chrono::steady_clock::now();
+  for (int i = 0; i < 4; ++i) ASSERT_EQ(client_->Write(created.attr().id(), uint64_t(i) * chunk.size(), chunk).err(), 0);
+  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  std::printf("sequential write, replica 3: %.0f MiB/s\n", 256 / seconds);
+  start = std::chrono::steady_clock::now();
+  for (int i = 0; i < 1000; ++i) {
+    auto file = client_->Create(CreateOf(pb::CreateRequest::FILE, kRootId, "s" + std::to_string(i), 0644));
+    ASSERT_EQ(client_->Write(file.attr().id(), 0, std::string(4096, 'y')).err(), 0);
+  }
+  seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  std::printf("4 KiB files (create + write, one at a time), replica 3: %.0f/s\n", 1000 / seconds);
+}
+
+}  // namespace
+}  // namespace cairn::brick::testing
