@@ -1,6 +1,7 @@
 #include "cairn/supervisor/supervisor.h"
 
 #include "cairn/common/logging.h"
+#include "cairn/coord/http_gateway.h"
 
 namespace cairn::supervisor {
 
@@ -14,7 +15,9 @@ Status Supervisor::Start() {
   started_ = true;
   CAIRN_ASSIGN_OR_RETURN(data_dir_lock_, PrepareDataDir(config_.data_dir));
   Status listening = StartPeerListener();
+  if (listening.ok()) listening = StartCoord();
   if (!listening.ok()) {
+    StopServices();
     data_dir_lock_.Release();
     return listening;
   }
@@ -24,7 +27,7 @@ Status Supervisor::Start() {
             peer_listen_address().ToString(), "client_address", config_.client_address.ToString(),
             "advertise_peer_address",
             (config_.advertise_peer_address ? *config_.advertise_peer_address : peer_listen_address()).ToString(), "advertise_client_address",
-            config_.AdvertisedClientAddress().ToString());
+            (config_.advertise_client_address ? *config_.advertise_client_address : client_listen_address()).ToString());
   return Status::Ok();
 }
 
@@ -40,6 +43,58 @@ Status Supervisor::StartPeerListener() {
   return Status::Ok();
 }
 
+// The coordination store: a CoordNode on the peer listener, then the HTTP gateway in front of it.
+// Static bootstrap uses initial_cluster; a single-node config bootstraps a one-member cluster; a
+// join config starts empty and waits until a member adds it (clusterctl member add).
+Status Supervisor::StartCoord() {
+  coord::NodeOptions options;
+  options.name = config_.name;
+  options.data_dir = config_.data_dir;
+  HostPort peer = config_.advertise_peer_address ? *config_.advertise_peer_address : peer_listen_address();
+  options.peer_url = peer.ToString();
+  switch (config_.bootstrap_mode()) {
+    case config::BootstrapMode::kStatic:
+      for (const config::InitialMember& member : config_.initial_cluster) {
+        // This node's own entry may name port 0 (tests): it is the listener's real port then.
+        bool self = member.name == config_.name;
+        options.initial_cluster.push_back({member.name, self ? options.peer_url : member.peer_address.ToString()});
+      }
+      break;
+    case config::BootstrapMode::kSingleNode:
+      options.initial_cluster.push_back({config_.name, options.peer_url});
+      break;
+    case config::BootstrapMode::kJoin:
+      log::Info("coord.waiting_to_be_added", "name", config_.name, "peer_url", options.peer_url, "hint",
+                "run `clusterctl member add` for this peer URL on a running member");
+      break;
+  }
+  // With client_address port 0 (tests) no client URL is published: the real port is known only
+  // once the gateway, which needs the node, has bound.
+  HostPort client = config_.AdvertisedClientAddress();
+  if (client.port != 0) options.client_urls.push_back(client.ToString());
+  auto node = coord::CoordNode::Start(std::move(options), peer_server_.get());
+  if (!node.ok()) return node.status().WithContext("coordination store");
+  coord_node_ = std::move(*node);
+  gateway_ = std::make_unique<coord::HttpGateway>(io_, *coord_node_, config_.client_address);
+  Status listening = gateway_->Start();
+  if (!listening.ok()) return listening.WithContext("client (HTTP API) listener on " + config_.client_address.ToString());
+  return Status::Ok();
+}
+
+HostPort Supervisor::client_listen_address() const {
+  HostPort address = config_.client_address;
+  if (gateway_) address.port = gateway_->port();
+  return address;
+}
+
+void Supervisor::StopServices() {
+  // Reverse start order: no new HTTP requests, then the node (pending requests fail with
+  // Unavailable), then the peer listener.
+  if (gateway_) gateway_->Stop();
+  if (coord_node_) coord_node_->Stop();
+  if (peer_server_) peer_server_->Stop();
+}
+
 HostPort Supervisor::peer_listen_address() const {
   HostPort address = config_.peer_address;
   if (peer_server_) address.port = peer_server_->port();
@@ -50,8 +105,7 @@ void Supervisor::Stop() {
   if (!running_) return;
   running_ = false;
   // Reverse start order: stop taking traffic first, release the data dir last.
-  if (peer_server_) peer_server_->Stop();
-  peer_server_.reset();
+  StopServices();
   data_dir_lock_.Release();
   log::Info("clusterd.stopped", "name", config_.name);
 }

@@ -1,6 +1,7 @@
 // Supervisor: the heart of clusterd. It owns one host's services and starts and stops them in
-// order. Today that is the data directory lock and the peer listener; the coordination store,
-// bricks, mounts and containers are added here as they land.
+// order: the data directory lock, the peer listener, the coordination store's node (CoordNode) and
+// its etcd-compatible HTTP gateway on client_address. Bricks, mounts and containers are added here
+// as they land.
 //
 // Threading: Start() and Stop() are called from one thread (clusterd's main thread, or an
 // io_context handler); the services themselves run on the io_context the caller runs.
@@ -12,6 +13,8 @@
 
 #include "cairn/common/status.h"
 #include "cairn/config/node_config.h"
+#include "cairn/coord/http_gateway.h"
+#include "cairn/coord/node/coord_node.h"
 #include "cairn/net/server.h"
 #include "cairn/supervisor/data_dir.h"
 
@@ -39,15 +42,25 @@ class Supervisor {
   bool running() const { return running_; }
   // The peer listener's bound address (the real port when peer_address has port 0); only while running.
   HostPort peer_listen_address() const;
+  // The HTTP API's bound address (the real port when client_address has port 0); only while running.
+  HostPort client_listen_address() const;
   const config::NodeConfig& config() const { return config_; }
+  // The coordination store of this host; null unless running.
+  coord::CoordNode* coord() { return coord_node_.get(); }
 
  private:
   Status StartPeerListener();
+  Status StartCoord();
+  void StopServices();
 
   boost::asio::io_context& io_;
   config::NodeConfig config_;
   DataDirLock data_dir_lock_;
   std::unique_ptr<net::Server> peer_server_;  // Raft and replication traffic from other nodes
+  // The node outlives the gateway's connections: it is stopped in Stop() (later calls fail fast
+  // with Unavailable) and destroyed only with the Supervisor.
+  std::unique_ptr<coord::CoordNode> coord_node_;
+  std::unique_ptr<coord::HttpGateway> gateway_;
   bool started_ = false;  // Start() was called (success or not)
   bool running_ = false;
 };

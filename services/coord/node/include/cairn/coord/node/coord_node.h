@@ -52,7 +52,8 @@ struct NodeOptions {
   // Empty: this node joins a running cluster that added it (MemberAdd) and waits to be contacted.
   std::vector<MemberSeed> initial_cluster;
   // Raft timing: a tick every tick_interval; election after election_ticks silent ticks.
-  Duration tick_interval = std::chrono::milliseconds(50);
+  // 25 ms x 10: a dead leader is noticed after 250-500 ms (failover target: 500 ms).
+  Duration tick_interval = std::chrono::milliseconds(25);
   int election_ticks = 10;
   int heartbeat_ticks = 1;
   // A snapshot (and log compaction) after this many applied entries; the log keeps
