@@ -31,13 +31,91 @@ bool Contains(const google::protobuf::RepeatedPtrField<std::string>& list, const
   return std::find(list.begin(), list.end(), value) != list.end();
 }
 
+// Walks the top-level fields of a protobuf message without copying anything:
+// visit(field, wire_type, varint value or length, bytes of a length-delimited field).
+// False for malformed input.
+template <class Visit>
+bool ScanFields(std::string_view data, Visit visit) {
+  size_t pos = 0;
+  auto varint = [&](uint64_t* out) {
+    uint64_t value = 0;
+    for (int shift = 0; shift < 64; shift += 7) {
+      if (pos >= data.size()) return false;
+      auto byte = static_cast<uint8_t>(data[pos++]);
+      value |= uint64_t{byte & 0x7fu} << shift;
+      if ((byte & 0x80) == 0) {
+        *out = value;
+        return true;
+      }
+    }
+    return false;
+  };
+  while (pos < data.size()) {
+    uint64_t key = 0, value = 0;
+    if (!varint(&key) || (key >> 3) == 0 || (key >> 3) > 0x1fffffff) return false;
+    std::string_view bytes;
+    switch (key & 7) {
+      case 0:
+        if (!varint(&value)) return false;
+        break;
+      case 1:
+      case 5: {
+        size_t width = (key & 7) == 1 ? 8 : 4;
+        if (data.size() - pos < width) return false;
+        pos += width;
+        break;
+      }
+      case 2:
+        if (!varint(&value) || value > data.size() - pos) return false;
+        bytes = data.substr(pos, value);
+        pos += value;
+        break;
+      default:
+        return false;
+    }
+    visit(static_cast<uint32_t>(key >> 3), static_cast<int>(key & 7), value, bytes);
+  }
+  return true;
+}
+
+void AppendVarint(std::string* out, uint64_t value) {
+  while (value >= 0x80) {
+    out->push_back(static_cast<char>(value | 0x80));
+    value >>= 7;
+  }
+  out->push_back(static_cast<char>(value));
+}
+
+// A ReplicateRequest read in place: payload points into the received bytes (no copy of the data).
+struct IncomingReplicate {
+  uint64_t epoch = 0, sequence = 0;
+  std::string primary, method;
+  std::string_view payload;
+  bool Parse(std::string_view data) {
+    return ScanFields(data, [this](uint32_t field, int type, uint64_t value, std::string_view bytes) {
+      if (type == 0 && field == 1) epoch = value;
+      if (type == 0 && field == 2) sequence = value;
+      if (type == 2 && field == 3) primary = bytes;
+      if (type == 2 && field == 4) method = bytes;
+      if (type == 2 && field == 5) payload = bytes;
+    });
+  }
+};
+
 // A mutation type: how to stamp a client request and how to apply it to the store.
+//
+// Large writes are not re-encoded: the primary makes a small *stamp* (the request's own type with
+// header {epoch, sequence} and, for a create without one, new_id) and sends payload + stamp;
+// protobuf merges a later occurrence of a field over an earlier one, so the receiver parses the
+// pair as one stamped request.
 struct MutationOp {
-  // Parses `payload`, reports the client's epoch, stamps (epoch, sequence) and, for creates, the
-  // new object's id. Returns an errno for an unparsable request.
-  std::function<int(std::string* payload, uint64_t epoch, uint64_t sequence, uint64_t* client_epoch)> stamp;
-  // Applies a stamped request; returns the serialized response and its err.
-  std::function<std::string(const std::string& payload, Touched* touched, int* err)> apply;
+  // Reads the client's epoch from `payload` (without parsing the data) and returns the stamp.
+  // Returns an errno for an unparsable request.
+  std::function<int(std::string_view payload, uint64_t epoch, uint64_t sequence, uint64_t* client_epoch,
+                    std::string* stamp)>
+      stamp;
+  // Applies payload + stamp; returns the serialized response and its err.
+  std::function<std::string(std::string_view payload, const std::string& stamp, Touched* touched, int* err)> apply;
 };
 
 }  // namespace
@@ -136,21 +214,31 @@ template <class Req, class Resp>
 void BrickServer::Impl::AddMutation(const std::string& method, Resp (BrickStore::*fn)(const Req&, Touched*)) {
   MutationOp op;
   BrickStore* store = &store_;
-  op.stamp = [store](std::string* payload, uint64_t epoch, uint64_t sequence, uint64_t* client_epoch) {
-    Req request;
-    if (!request.ParseFromString(*payload)) return EINVAL;
-    *client_epoch = request.header().epoch();
-    request.mutable_header()->set_epoch(epoch);
-    request.mutable_header()->set_sequence(sequence);
+  op.stamp = [store](std::string_view payload, uint64_t epoch, uint64_t sequence, uint64_t* client_epoch,
+                      std::string* stamp) {
+    bool has_new_id = false, header_ok = true;
+    bool ok = ScanFields(payload, [&](uint32_t field, int type, uint64_t, std::string_view bytes) {
+      if (field == 1 && type == 2) {  // MutationHeader header = 1
+        header_ok &= ScanFields(bytes, [&](uint32_t sub, int sub_type, uint64_t value, std::string_view) {
+          if (sub == 1 && sub_type == 0) *client_epoch = value;
+        });
+      }
+      if (field == 11) has_new_id = true;  // CreateRequest.new_id
+    });
+    if (!ok || !header_ok) return EINVAL;
+    Req stamped;
+    stamped.mutable_header()->set_epoch(epoch);
+    stamped.mutable_header()->set_sequence(sequence);
     if constexpr (std::is_same_v<Req, pb::CreateRequest>) {
-      if (request.new_id().empty()) request.set_new_id(store->NewId());
+      if (!has_new_id) stamped.set_new_id(store->NewId());
     }
-    *payload = request.SerializeAsString();
+    *stamp = stamped.SerializeAsString();
     return 0;
   };
-  op.apply = [store, fn](const std::string& payload, Touched* touched, int* err) {
+  op.apply = [store, fn](std::string_view payload, const std::string& stamp, Touched* touched, int* err) {
     Req request;
-    if (!request.ParseFromString(payload)) {
+    if (!request.ParseFromArray(payload.data(), static_cast<int>(payload.size())) ||
+        !request.MergeFromString(stamp)) {
       *err = EINVAL;
       return ErrorPayload(EINVAL);
     }
@@ -265,13 +353,14 @@ void BrickServer::Impl::OnClientMutation(const std::string& method, std::string 
     auto pending = std::make_shared<Pending>(std::move(responder));
     std::vector<std::string> targets;
     uint64_t sequence = 0;
+    std::string stamp;
     {
       std::lock_guard lock(self->view_mu_);
       const pb::ReplicaView& view = self->view_;
       bool replicated = view.epoch() != 0;
       if (replicated && view.primary() != view.self()) return pending->responder.Respond(ErrorPayload(ESTALE));
       uint64_t client_epoch = 0;
-      if (int err = op.stamp(&payload, view.epoch(), self->next_sequence_ + 1, &client_epoch); err != 0) {
+      if (int err = op.stamp(payload, view.epoch(), self->next_sequence_ + 1, &client_epoch, &stamp); err != 0) {
         return pending->responder.Respond(ErrorPayload(err));
       }
       if (replicated && client_epoch != 0 && client_epoch != view.epoch()) {
@@ -292,17 +381,24 @@ void BrickServer::Impl::OnClientMutation(const std::string& method, std::string 
       for (const auto& member : view.out_of_sync()) pending->skipped.push_back(member);
     }
     pending->outstanding = targets.size() + 1;
-    pb::ReplicateRequest forward;
-    forward.set_epoch(pending->epoch);
-    forward.set_sequence(sequence);
-    forward.set_primary(self->view().self());
-    forward.set_method(method);
-    forward.set_payload(payload);
-    std::string forward_bytes = forward.SerializeAsString();
-    for (const auto& backup : targets) self->Forward(pending, backup, forward_bytes);
+    if (!targets.empty()) {
+      // ReplicateRequest with payload = client payload + stamp, encoded by hand: one copy of the data.
+      pb::ReplicateRequest forward;
+      forward.set_epoch(pending->epoch);
+      forward.set_sequence(sequence);
+      forward.set_primary(self->view().self());
+      forward.set_method(method);
+      std::string forward_bytes = forward.SerializeAsString();
+      forward_bytes.reserve(forward_bytes.size() + 16 + payload.size() + stamp.size());
+      forward_bytes.push_back(static_cast<char>(5 << 3 | 2));  // field 5 (payload), length-delimited
+      AppendVarint(&forward_bytes, payload.size() + stamp.size());
+      forward_bytes.append(payload);
+      forward_bytes.append(stamp);
+      for (const auto& backup : targets) self->Forward(pending, backup, forward_bytes);
+    }
     Touched touched;
     int err = 0;
-    std::string response = op.apply(payload, &touched, &err);
+    std::string response = op.apply(payload, stamp, &touched, &err);
     {
       std::lock_guard lock(pending->mu);
       pending->local_done = true;
@@ -531,38 +627,38 @@ void BrickServer::Impl::OnReplicate(std::string payload, net::Responder responde
   // Posted in arrival order onto the strand: frames of one connection arrive in order, so the
   // primary's sequence order is kept.
   boost::asio::post(strand_, [self = shared_from_this(), payload = std::move(payload), responder]() mutable {
-    pb::ReplicateRequest request;
+    IncomingReplicate request;
     pb::ReplicateResponse response;
     auto refuse = [&](int err) {
       response.set_err(err);
       responder.Respond(response.SerializeAsString());
     };
-    if (!request.ParseFromString(payload)) return refuse(EINVAL);
-    auto op = self->mutations_.find(request.method());
+    if (!request.Parse(payload)) return refuse(EINVAL);
+    auto op = self->mutations_.find(request.method);
     if (op == self->mutations_.end()) return refuse(EINVAL);
     {
       std::lock_guard lock(self->view_mu_);
       const pb::ReplicaView& view = self->view_;
       // A newer epoch is news from a newer primary (its view reached it before us); an older epoch
       // is accepted only as the continuation of the stream of the primary we follow.
-      bool same_stream = request.primary() == self->stream_primary_ && request.epoch() == self->stream_epoch_;
-      bool newer = request.epoch() > view.epoch();
-      bool current = request.epoch() == view.epoch() && request.primary() == view.primary();
-      bool continuation = request.epoch() < view.epoch() && request.primary() == view.primary() && same_stream;
+      bool same_stream = request.primary == self->stream_primary_ && request.epoch == self->stream_epoch_;
+      bool newer = request.epoch > view.epoch();
+      bool current = request.epoch == view.epoch() && request.primary == view.primary();
+      bool continuation = request.epoch < view.epoch() && request.primary == view.primary() && same_stream;
       if (view.primary() == view.self() || (!newer && !current && !continuation)) return refuse(ESTALE);
-      if (request.epoch() < self->highest_epoch_seen_ && !continuation) return refuse(ESTALE);
-      if (!same_stream && request.epoch() < self->stream_epoch_) return refuse(ESTALE);
+      if (request.epoch < self->highest_epoch_seen_ && !continuation) return refuse(ESTALE);
+      if (!same_stream && request.epoch < self->stream_epoch_) return refuse(ESTALE);
       // Sequences restart at 1 with each epoch; within one they have no gaps. A gap means this
       // backup missed a mutation: it must be healed, not patched up.
       uint64_t expected = same_stream ? self->stream_sequence_ + 1 : 1;
-      if (request.sequence() != expected) return refuse(EBADMSG);
-      self->stream_primary_ = request.primary();
-      self->stream_epoch_ = request.epoch();
-      self->stream_sequence_ = request.sequence();
-      self->highest_epoch_seen_ = std::max(self->highest_epoch_seen_, request.epoch());
+      if (request.sequence != expected) return refuse(EBADMSG);
+      self->stream_primary_ = request.primary;
+      self->stream_epoch_ = request.epoch;
+      self->stream_sequence_ = request.sequence;
+      self->highest_epoch_seen_ = std::max(self->highest_epoch_seen_, request.epoch);
     }
     int err = 0;
-    response.set_payload(op->second.apply(request.payload(), nullptr, &err));
+    response.set_payload(op->second.apply(request.payload, std::string(), nullptr, &err));
     responder.Respond(response.SerializeAsString());
   });
 }
