@@ -88,13 +88,13 @@ Status ParseMountOptionString(std::string_view text, MountOptions* options, std:
       } else {
         return InvalidArgumentError("whiteout=" + value + ": unknown format (use aufs or overlay)");
       }
-    } else if (key == "timeout") {
+    } else if (key == "timeout" || key == "rotimeout") {
       char* end = nullptr;
       double seconds = std::strtod(value.c_str(), &end);
       if (value.empty() || *end != '\0' || seconds < 0 || seconds > 86400) {
-        return InvalidArgumentError("timeout=" + value + ": expected seconds between 0 and 86400");
+        return InvalidArgumentError(key + "=" + value + ": expected seconds between 0 and 86400");
       }
-      options->cache_timeout = seconds;
+      (key == "timeout" ? options->cache_timeout : options->lower_cache_timeout) = seconds;
     } else if (key == "upperdir") {
       upper = value;
     } else if (key == "lowerdir") {

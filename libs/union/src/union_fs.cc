@@ -1034,10 +1034,11 @@ void UnionFs::Forget(NodeId id, uint64_t count) {
   impl_->MaybeFree(node);
 }
 
-int UnionFs::GetAttr(NodeId id, struct stat* out) {
+int UnionFs::GetAttr(NodeId id, struct stat* out, bool* lower_only) {
   std::lock_guard lock(impl_->mu);
   Node* node = impl_->Live(id);
   if (node == nullptr) return -ENOENT;
+  if (lower_only != nullptr) *lower_only = !impl_->Writable(node->layers[0].branch);
   int rc = impl_->TopStat(*node, out);
   if (rc == 0) impl_->Report(out);
   return rc;

@@ -26,16 +26,26 @@ Caller CallerOf(fuse_req_t req) {
   return Caller{ctx->uid, ctx->gid};
 }
 
+// Names and attributes of files from read-only branches may stay cached longer (rotimeout=).
+double TimeoutFor(fuse_req_t req, bool lower_only) {
+  return lower_only ? Ctx(req)->lower_timeout : Ctx(req)->timeout;
+}
+
+fuse_entry_param EntryParam(fuse_req_t req, const Entry& entry) {
+  fuse_entry_param param{};
+  param.ino = entry.node;
+  param.attr = entry.attr;
+  param.attr_timeout = TimeoutFor(req, entry.lower_only);
+  param.entry_timeout = param.attr_timeout;
+  return param;
+}
+
 void ReplyEntry(fuse_req_t req, int rc, const Entry& entry) {
   if (rc != 0) {
     fuse_reply_err(req, -rc);
     return;
   }
-  fuse_entry_param param{};
-  param.ino = entry.node;
-  param.attr = entry.attr;
-  param.attr_timeout = Ctx(req)->timeout;
-  param.entry_timeout = Ctx(req)->timeout;
+  fuse_entry_param param = EntryParam(req, entry);
   if (fuse_reply_entry(req, &param) != 0) Fs(req).Forget(entry.node, 1);  // the kernel never got it
 }
 
@@ -85,9 +95,10 @@ void ForgetMulti(fuse_req_t req, size_t count, fuse_forget_data* forgets) {
 void GetAttr(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   (void)fi;
   struct stat st;
-  int rc = Fs(req).GetAttr(ino, &st);
+  bool lower_only = false;
+  int rc = Fs(req).GetAttr(ino, &st, &lower_only);
   if (rc != 0) return ReplyStatus(req, rc);
-  fuse_reply_attr(req, &st, Ctx(req)->timeout);
+  fuse_reply_attr(req, &st, TimeoutFor(req, lower_only));
 }
 
 void SetAttr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fuse_file_info* fi) {
@@ -163,11 +174,7 @@ void Create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, fu
   if (rc != 0) return ReplyStatus(req, rc);
   fi->fh = static_cast<uint64_t>(fd);
   fi->noflush = 1;  // as in Open
-  fuse_entry_param param{};
-  param.ino = entry.node;
-  param.attr = entry.attr;
-  param.attr_timeout = Ctx(req)->timeout;
-  param.entry_timeout = Ctx(req)->timeout;
+  fuse_entry_param param = EntryParam(req, entry);
   if (fuse_reply_create(req, &param, fi) != 0) {
     close(fd);
     Fs(req).Forget(entry.node, 1);
@@ -279,6 +286,39 @@ void ReadDir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t offset, fuse_fil
     size_t need = fuse_add_direntry(req, buffer.data() + used, size - used, entry.name.c_str(), &st,
                                     static_cast<off_t>(i + 1));
     if (need > size - used) break;
+    used += need;
+  }
+  fuse_reply_buf(req, buffer.data(), used);
+}
+
+// As ReadDir, with each entry looked up (one lookup count each, as a LOOKUP reply would add), so a
+// walk that stats every file needs no LOOKUP round trip per name. "." and ".." carry no node.
+void ReadDirPlus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t offset, fuse_file_info* fi) {
+  auto* handle = reinterpret_cast<DirHandle*>(fi->fh);
+  if (!handle->loaded) {
+    int rc = LoadListing(req, ino, handle);
+    if (rc != 0) return ReplyStatus(req, rc);
+  }
+  std::vector<char> buffer(size);
+  size_t used = 0;
+  for (size_t i = static_cast<size_t>(offset); i < handle->entries.size(); ++i) {
+    const unionfs::DirEntry& listed = handle->entries[i];
+    fuse_entry_param param{};
+    Entry entry;
+    bool dots = listed.name == "." || listed.name == "..";
+    if (dots || Fs(req).Lookup(ino, listed.name, &entry) != 0) {
+      // A name gone since the listing was taken still shows (as from a plain directory), without a node.
+      param.attr.st_ino = listed.ino;
+      param.attr.st_mode = static_cast<mode_t>(DTTOIF(listed.type));
+    } else {
+      param = EntryParam(req, entry);
+    }
+    size_t need = fuse_add_direntry_plus(req, buffer.data() + used, size - used, listed.name.c_str(), &param,
+                                         static_cast<off_t>(i + 1));
+    if (need > size - used) {
+      if (param.ino != 0) Fs(req).Forget(param.ino, 1);  // not sent: the kernel never counts it
+      break;
+    }
     used += need;
   }
   fuse_reply_buf(req, buffer.data(), used);
@@ -401,6 +441,7 @@ fuse_lowlevel_ops MakeOperations() {
   ops.lseek = Lseek;
   ops.opendir = OpenDir;
   ops.readdir = ReadDir;
+  ops.readdirplus = ReadDirPlus;
   ops.releasedir = ReleaseDir;
   ops.statfs = StatFs;
   ops.getxattr = GetXattr;

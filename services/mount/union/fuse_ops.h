@@ -19,6 +19,7 @@ struct Context {
   std::unique_ptr<unionfs::UnionFs> fs;
   fuse_session* session = nullptr;  // set before the loop starts; used for cache invalidation
   double timeout = 10.0;            // entry and attribute cache lifetime in seconds (timeout=)
+  double lower_timeout = 600.0;     // the same for files served from ro/rr branches (rotimeout=)
   std::string real_mountpoint;      // canonical, resolved before mounting
 };
 

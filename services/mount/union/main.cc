@@ -36,6 +36,7 @@ options (-o, comma-separated; -o may be repeated):
   whiteout=aufs|overlay    whiteout format written: .wh.NAME files (default) or overlayfs
                            0/0 character devices and trusted.overlay.opaque
   timeout=SECONDS          kernel cache lifetime of names and attributes (default 10)
+  rotimeout=SECONDS        the same for files from ro/rr branches (default 600)
   lowerdir=A:B,upperdir=U,workdir=W   fuse-overlayfs compatible branch options
   any other option is passed to FUSE (e.g. allow_other, ro)
 flags:
@@ -179,6 +180,7 @@ int Main(int argc, char** argv) {
   Context context;
   context.fs = std::move(fs).value();
   context.timeout = options.cache_timeout;
+  context.lower_timeout = options.lower_cache_timeout;
   char real[PATH_MAX];
   if (realpath(mountpoint.c_str(), real) == nullptr) return Fail("mount point " + mountpoint + ": " + std::strerror(errno));
   context.real_mountpoint = real;

@@ -39,6 +39,10 @@ struct MountOptions {
   // the mount and live branch changes invalidate explicitly, so only direct edits of a branch behind
   // the union's back can be seen late.
   double cache_timeout = 10.0;
+  // The same for names and attributes served from ro/rr branches (rotimeout=SECONDS): image layers
+  // are not edited, so the kernel may keep them much longer (a copy-up, a deletion or a live branch
+  // change through the mount invalidates them at once).
+  double lower_cache_timeout = 600.0;
   // How many plain files may keep an O_PATH descriptor open at once (0: a quarter of RLIMIT_NOFILE).
   // Beyond it the least recently used are closed and reopened by name on their next use, so the
   // kernel may hold more nodes than the process may hold descriptors. Not a mount option.

@@ -84,7 +84,8 @@ class UnionFs {
 
   int Lookup(NodeId parent, std::string_view name, Entry* out);
   void Forget(NodeId node, uint64_t count);
-  int GetAttr(NodeId node, struct stat* out);
+  // lower_only (optional): set when the file is served from a ro/rr branch.
+  int GetAttr(NodeId node, struct stat* out, bool* lower_only = nullptr);
   // which: SetAttrBits. Copies the file up first; a size of 0 copies no data. fd >= 0: an open
   // descriptor of the file (ftruncate on it).
   int SetAttr(NodeId node, const struct stat& values, int which, int fd, struct stat* out);
