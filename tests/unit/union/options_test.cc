@@ -46,6 +46,13 @@ TEST(ParseMountOptionString, ReadsUnionOptionsAndPassesOthers) {
   EXPECT_EQ(options.cache_timeout, 2.5);
   EXPECT_FALSE(ParseMountOptionString("timeout=soon", &options, nullptr).ok());
   EXPECT_FALSE(ParseMountOptionString("timeout=-1", &options, nullptr).ok());
+  EXPECT_EQ(options.lower_cache_timeout, 600.0);
+  ASSERT_TRUE(ParseMountOptionString("rotimeout=3600", &options, nullptr).ok());
+  EXPECT_EQ(options.lower_cache_timeout, 3600.0);
+  EXPECT_EQ(options.cache_timeout, 2.5);
+  auto bad = ParseMountOptionString("rotimeout=forever", &options, nullptr);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.message().find("rotimeout=forever"), std::string::npos) << bad.message();
   EXPECT_FALSE(ParseMountOptionString("whiteout=zfs", &options, nullptr).ok());
 }
 
