@@ -80,6 +80,15 @@ bool IsInSync(const pb::ReplicaSetState& state, std::string_view brick) {
   return std::find(state.in_sync().begin(), state.in_sync().end(), brick) != state.in_sync().end();
 }
 
+std::vector<std::string> OutOfSyncBricks(const pb::ReplicaSetSpec& set, const pb::ReplicaSetState& state) {
+  std::vector<std::string> out;
+  for (const auto& brick : set.bricks()) {
+    std::string id = BrickId(brick);
+    if (!IsInSync(state, id)) out.push_back(std::move(id));
+  }
+  return out;
+}
+
 Transition InitialReplicaSet(std::string_view volume, const pb::ReplicaSetSpec& set) {
   Transition transition;
   transition.next.set_set_id(set.id());

@@ -51,13 +51,13 @@ void ReplicaSetModel::Committed() {
 }
 
 bool ReplicaSetModel::CanAct(const ModelBrick& brick) const {
-  return brick.primary && brick.reachable() && store_.now_ms() < brick.lease_deadline_ms;
+  return brick.primary && brick.reachable() && brick.lease.Valid(Now());
 }
 
 int ReplicaSetModel::ActivePrimary() const {
   int found = -1;
   for (size_t i = 0; i < bricks_.size(); ++i) {
-    if (bricks_[i].primary && store_.now_ms() < bricks_[i].lease_deadline_ms) found = static_cast<int>(i);
+    if (bricks_[i].primary && bricks_[i].lease.Valid(Now())) found = static_cast<int>(i);
   }
   return found;
 }
@@ -109,9 +109,9 @@ void ReplicaSetModel::KeepAlive(size_t index) {
   ModelBrick& brick = bricks_[index];
   if (!brick.primary || !brick.reachable()) return;
   if (store_.KeepAlive(brick.lease_id)) {
-    // Measured from before the request left: never later than the store's own expiry.
-    brick.lease_deadline_ms = store_.now_ms() + kTtlMs - kMarginMs;
+    brick.lease.Renewed(Now());  // sent and applied in the same instant here
   } else {
+    brick.lease.Lost();
     brick.primary = false;
     brick.ready = false;
     Log(brick.id + " lost its lease, steps down");
@@ -200,7 +200,8 @@ void ReplicaSetModel::TakeOver(size_t initiator) {
   chosen.ready = false;
   chosen.view = Record();
   chosen.lease_id = lease;
-  chosen.lease_deadline_ms = granted_at + kTtlMs - kMarginMs;
+  chosen.lease.Lost();
+  chosen.lease.Renewed(TimePoint(std::chrono::milliseconds(granted_at)));
   chosen.epoch_seen = std::max(chosen.epoch_seen, chosen.view.state.epoch());
   ++counts_["take_over"];
   Log(self.id + " installed primary " + chosen.id + " epoch " + std::to_string(chosen.view.state.epoch()));
@@ -278,7 +279,7 @@ void ReplicaSetModel::Crash(size_t index) {
   brick.primary = false;
   brick.ready = false;
   brick.lease_id = 0;
-  brick.lease_deadline_ms = 0;
+  brick.lease.Lost();
   Log(brick.id + " crashed");
 }
 
@@ -348,7 +349,7 @@ void ReplicaSetModel::RandomStep(Random& random) {
 void ReplicaSetModel::CheckInvariants() {
   int accepting = 0;
   for (const auto& brick : bricks_) {
-    if (brick.primary && store_.now_ms() < brick.lease_deadline_ms) ++accepting;
+    if (brick.primary && brick.lease.Valid(Now())) ++accepting;
   }
   if (accepting > 1) Fail(std::to_string(accepting) + " bricks can accept writes at the same time");
   const auto& state = Record().state;

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "cairn/common/ids.h"
+#include "cairn/volume/primary_lease.h"
 #include "cairn/volume/replica_set.h"
 #include "store_harness.h"
 
@@ -40,7 +41,7 @@ struct ModelBrick {
   bool ready = false;  // reconciled every in-sync backup in this epoch
   ReplicaSetRecord view;
   int64_t lease_id = 0;
-  int64_t lease_deadline_ms = 0;
+  PrimaryLease lease{std::chrono::milliseconds(2000), std::chrono::milliseconds(50)};
 
   bool reachable() const { return alive && !silent; }
   void SetLog(std::vector<int> entries) {
@@ -55,8 +56,7 @@ struct ModelBrick {
 
 class ReplicaSetModel {
  public:
-  static constexpr int64_t kTtlMs = 2000;
-  static constexpr int64_t kMarginMs = 50;  // clock drift allowance on the primary's side
+  static constexpr int64_t kTtlMs = 2000;  // as ModelBrick::lease
 
   ReplicaSetModel(int replicas, pb::NoQuorumPolicy policy);
 
@@ -101,6 +101,7 @@ class ReplicaSetModel {
   // After a committed txn: re-reads the record and remembers its epoch's in-sync set.
   void Committed();
   bool CanAct(const ModelBrick& brick) const;
+  TimePoint Now() const { return TimePoint(std::chrono::milliseconds(store_.now_ms())); }
 
   StoreHarness store_;
   pb::NoQuorumPolicy policy_;

@@ -90,6 +90,7 @@ TEST_F(VolumeTransitionsTest, DropBackupBumpsEpochAndNeedsTheLease) {
   EXPECT_EQ(after.state.epoch(), before.state.epoch() + 1);
   EXPECT_FALSE(IsInSync(after.state, "h3:/b"));
   EXPECT_TRUE(IsInSync(after.state, "h2:/b"));
+  EXPECT_EQ(OutOfSyncBricks(set_, after.state), (std::vector<std::string>{"h3:/b"}));
   // The same change computed from the old record no longer applies.
   EXPECT_FALSE(store_.Txn(change->txn));
   // Once the primary's lease is gone it cannot change the record any more.

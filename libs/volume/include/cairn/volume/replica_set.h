@@ -50,6 +50,9 @@ struct ReplicaReport {
 // Errors: Corruption when the value does not parse.
 Result<ReplicaSetRecord> ParseReplicaSetRecord(const etcd::KeyValue& kv);
 bool IsInSync(const pb::ReplicaSetState& state, std::string_view brick);
+// The set's bricks that are not in the in-sync set, in the set's order (they need a heal; the
+// primary journals changes for them).
+std::vector<std::string> OutOfSyncBricks(const pb::ReplicaSetSpec& set, const pb::ReplicaSetState& state);
 
 // The record of a new set: epoch 1, no primary, every brick in sync (all are empty). The txn
 // succeeds only if the set key does not exist yet. The first primary comes from TakeOverPrimary.
