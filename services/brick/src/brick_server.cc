@@ -1,6 +1,12 @@
 #include "cairn/brick/brick_server.h"
 
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <fstream>
 #include <atomic>
 #include <mutex>
 #include <set>
@@ -126,6 +132,7 @@ class BrickServer::Impl : public std::enable_shared_from_this<BrickServer::Impl>
       : io_(io), store_(store), options_(std::move(options)), pool_(std::max<size_t>(options_.threads, 1)),
         strand_(boost::asio::make_strand(pool_.get_executor())), watchdog_(io) {
     view_.set_self(options_.self_address);
+    LoadJournal();
   }
 
   void Register(net::Server& server);
@@ -170,6 +177,9 @@ class BrickServer::Impl : public std::enable_shared_from_this<BrickServer::Impl>
   void ReplicaFailed(const std::string& replica, uint64_t epoch, const Status& why);
   bool BlockedByView(const Pending& pending) const;  // REQUIRES: view_mu_
   void Journal(const std::vector<std::string>& replicas, const Touched& ids);
+  void LoadJournal();
+  void SyncJournal();
+  std::string JournalPath(const std::string& replica) const;
   net::Client& ClientFor(const std::string& address);
 
   boost::asio::io_context& io_;
@@ -205,6 +215,7 @@ class BrickServer::Impl : public std::enable_shared_from_this<BrickServer::Impl>
 
   mutable std::mutex journal_mu_;
   std::unordered_map<std::string, std::unordered_set<FileId>> journal_;  // GUARDED_BY(journal_mu_)
+  std::unordered_map<std::string, std::unique_ptr<UniqueFd>> journal_files_;  // GUARDED_BY(journal_mu_): append fds
 
   std::mutex clients_mu_;
   std::unordered_map<std::string, std::unique_ptr<net::Client>> clients_;  // GUARDED_BY(clients_mu_)
@@ -399,6 +410,7 @@ void BrickServer::Impl::OnClientMutation(const std::string& method, std::string 
     Touched touched;
     int err = 0;
     std::string response = op.apply(payload, stamp, &touched, &err);
+    if (method == "brick.Fsync") self->SyncJournal();  // fsync makes the journal durable too
     {
       std::lock_guard lock(pending->mu);
       pending->local_done = true;
@@ -538,10 +550,72 @@ void BrickServer::Impl::ReplicaFailed(const std::string& replica, uint64_t epoch
   if (options_.on_replica_failed) options_.on_replica_failed(replica, why);
 }
 
+// ---- The change journal, on disk ----
+//
+// ROOT/.cairn/journal/HEX(replica address): the 16-byte ids touched while that replica did not
+// get mutations, appended (each id once) before the mutation is answered, so a primary killed and
+// restarted keeps them. Files are fsynced with every client fsync; a host crash can lose entries
+// of operations no one fsynced (their data may be lost on the primary too).
+
+std::string BrickServer::Impl::JournalPath(const std::string& replica) const {
+  static const char kDigits[] = "0123456789abcdef";
+  std::string name;
+  for (unsigned char c : replica) {
+    name.push_back(kDigits[c >> 4]);
+    name.push_back(kDigits[c & 15]);
+  }
+  return store_.root() + "/" + kMetaDirName + "/journal/" + name;
+}
+
+void BrickServer::Impl::LoadJournal() {
+  std::string dir = store_.root() + "/" + kMetaDirName + "/journal";
+  if (mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
+    log::Error("brick.journal_unavailable", "dir", dir, "error", ErrnoError("mkdir", errno));
+    return;
+  }
+  DIR* listing = opendir(dir.c_str());
+  if (listing == nullptr) return;
+  std::lock_guard lock(journal_mu_);
+  while (struct dirent* entry = readdir(listing)) {
+    std::string name = entry->d_name;
+    if (name.size() < 2 || name.size() % 2 != 0 || name.find_first_not_of("0123456789abcdef") != std::string::npos) {
+      continue;
+    }
+    std::string replica;
+    for (size_t i = 0; i < name.size(); i += 2) replica.push_back(static_cast<char>(std::stoi(name.substr(i, 2), nullptr, 16)));
+    std::ifstream file(dir + "/" + name, std::ios::binary);
+    std::string bytes((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+    auto& ids = journal_[replica];
+    for (size_t pos = 0; pos + 16 <= bytes.size(); pos += 16) ids.insert(bytes.substr(pos, 16));  // a torn tail is dropped
+  }
+  closedir(listing);
+}
+
 void BrickServer::Impl::Journal(const std::vector<std::string>& replicas, const Touched& ids) {
   if (replicas.empty() || ids.empty()) return;
   std::lock_guard lock(journal_mu_);
-  for (const auto& replica : replicas) journal_[replica].insert(ids.begin(), ids.end());
+  for (const auto& replica : replicas) {
+    auto& known = journal_[replica];
+    std::string fresh;
+    for (const auto& id : ids) {
+      if (id.size() == 16 && known.insert(id).second) fresh += id;
+    }
+    if (fresh.empty()) continue;
+    auto& fd = journal_files_[replica];
+    if (!fd || fd->get() < 0) {
+      fd = std::make_unique<UniqueFd>(::open(JournalPath(replica).c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600));
+    }
+    if (fd->get() < 0 || ::write(fd->get(), fresh.data(), fresh.size()) != static_cast<ssize_t>(fresh.size())) {
+      log::Error("brick.journal_write_failed", "replica", replica, "error", ErrnoError("write", errno));
+    }
+  }
+}
+
+void BrickServer::Impl::SyncJournal() {
+  std::lock_guard lock(journal_mu_);
+  for (auto& [replica, fd] : journal_files_) {
+    if (fd && fd->get() >= 0) (void)::fdatasync(fd->get());
+  }
 }
 
 std::vector<FileId> BrickServer::Impl::JournalIds(const std::string& replica) const {
@@ -555,13 +629,25 @@ std::vector<FileId> BrickServer::Impl::JournalIds(const std::string& replica) co
 
 void BrickServer::Impl::ClearJournal(const std::string& replica, const std::vector<FileId>& ids) {
   std::lock_guard lock(journal_mu_);
-  if (ids.empty()) {
-    journal_.erase(replica);
+  journal_files_.erase(replica);
+  auto it = journal_.find(replica);
+  if (it != journal_.end() && !ids.empty()) {
+    for (const auto& id : ids) it->second.erase(id);
+  }
+  if (it == journal_.end() || ids.empty() || it->second.empty()) {
+    if (it != journal_.end()) journal_.erase(it);
+    (void)::unlink(JournalPath(replica).c_str());
     return;
   }
-  auto it = journal_.find(replica);
-  if (it == journal_.end()) return;
-  for (const auto& id : ids) it->second.erase(id);
+  // Rewrite what is left: a new file renamed over the old one.
+  std::string path = JournalPath(replica), staged = path + ".new";
+  std::string bytes;
+  for (const auto& id : it->second) bytes += id;
+  UniqueFd fd(::open(staged.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+  if (fd.get() < 0 || ::write(fd.get(), bytes.data(), bytes.size()) != static_cast<ssize_t>(bytes.size()) ||
+      ::fdatasync(fd.get()) != 0 || ::rename(staged.c_str(), path.c_str()) != 0) {
+    log::Error("brick.journal_write_failed", "replica", replica, "error", ErrnoError("rewrite", errno));
+  }
 }
 
 net::Client& BrickServer::Impl::ClientFor(const std::string& address) {

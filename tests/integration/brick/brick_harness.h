@@ -110,7 +110,8 @@ inline std::map<std::string, std::string> Snapshot(const std::string& root) {
   for (auto it = fs::recursive_directory_iterator(root); it != fs::recursive_directory_iterator(); ++it) {
     std::string path = it->path().string();
     std::string relative = path.substr(root.size());
-    if (relative.rfind("/.cairn/tmp", 0) == 0) continue;
+    // Per-brick state, not replicated: creations in progress, the primary's change journal.
+    if (relative.rfind("/.cairn/tmp", 0) == 0 || relative.rfind("/.cairn/journal", 0) == 0) continue;
     struct stat st;
     if (lstat(path.c_str(), &st) != 0) continue;
     std::ostringstream line;

@@ -198,6 +198,19 @@ TEST_F(ReplicationTest, BackupKilledMidStreamIsReportedAndWritesContinue) {
   list.set_replica(c_->address());
   auto listed = client_->CallSync<pb::JournalListResponse>("brick.JournalList", list);
   EXPECT_EQ(listed.total(), journal.size());
+  // It survives a restart of the primary, and a heal's JournalClear shrinks it.
+  std::string root = a_->root();
+  client_.reset();
+  a_.reset();
+  a_ = std::make_unique<TestBrick>(io_.io(), root);
+  EXPECT_EQ(a_->server().JournalIds(c_->address()), journal);
+  a_->server().ClearJournal(c_->address(), {journal.front()});
+  a_.reset();
+  a_ = std::make_unique<TestBrick>(io_.io(), root);
+  EXPECT_EQ(a_->server().JournalIds(c_->address()), std::vector<FileId>(journal.begin() + 1, journal.end()));
+  a_->server().ClearJournal(c_->address(), {});
+  EXPECT_TRUE(a_->server().JournalIds(c_->address()).empty());
+  EXPECT_TRUE(fs::is_empty(root + "/.cairn/journal"));
 }
 
 TEST_F(ReplicationTest, SilentBackupIsReportedAfterTheTimeoutAndTheWriteCompletes) {
