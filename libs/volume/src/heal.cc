@@ -2,6 +2,11 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
+
+#include "cairn/common/strings.h"
+#include "cairn/volume/layout.h"
+#include "cairn/volume/replica_set.h"
 
 namespace cairn::volume {
 
@@ -228,7 +233,75 @@ pb::HealCheckpoint HealJob::Checkpoint(int64_t now_unix_ms) const {
   checkpoint.set_bytes_left(bytes_left_);
   checkpoint.set_cursor(prefix_done_ > 0 ? items_[prefix_done_ - 1].key : base_cursor_);
   checkpoint.set_updated_unix_ms(now_unix_ms);
+  const HealProgress progress = Progress();
+  checkpoint.set_files_per_second(progress.files_per_second);
+  checkpoint.set_bytes_per_second(progress.bytes_per_second);
+  checkpoint.set_eta_ms(progress.eta ? std::chrono::duration_cast<std::chrono::milliseconds>(*progress.eta).count() : -1);
+  checkpoint.set_failed(progress.state == HealState::kFailed);
   return checkpoint;
+}
+
+std::vector<BrickHealStatus> HealStatus(const pb::ReplicaSetSpec& set, const pb::ReplicaSetState& state,
+                                        const std::map<std::string, pb::HealCheckpoint>& checkpoints) {
+  std::vector<BrickHealStatus> rows;
+  for (const auto& brick : set.bricks()) {
+    BrickHealStatus row;
+    row.brick = BrickId(brick);
+    row.in_sync = IsInSync(state, row.brick);
+    row.primary = state.primary() == row.brick;
+    auto it = checkpoints.find(row.brick);
+    if (!row.in_sync && it != checkpoints.end()) {
+      const pb::HealCheckpoint& checkpoint = it->second;
+      row.healing = true;
+      row.full_scan = checkpoint.full_scan();
+      row.failed = checkpoint.failed();
+      row.files_left = checkpoint.files_left();
+      row.bytes_left = checkpoint.bytes_left();
+      row.files_per_second = checkpoint.files_per_second();
+      row.bytes_per_second = checkpoint.bytes_per_second();
+      if (checkpoint.eta_ms() >= 0) row.eta = std::chrono::milliseconds(checkpoint.eta_ms());
+    }
+    rows.push_back(std::move(row));
+  }
+  return rows;
+}
+
+namespace {
+
+std::string RowState(const BrickHealStatus& row) {
+  if (row.in_sync) return row.primary ? "in-sync (primary)" : "in-sync";
+  if (!row.healing) return "out-of-sync, heal pending";
+  if (row.failed) return "heal failed";
+  return row.full_scan ? "healing (full scan)" : "healing";
+}
+
+std::string FormatEta(const std::optional<Duration>& eta) {
+  if (!eta) return "-";
+  const auto seconds = std::chrono::duration_cast<std::chrono::seconds>(*eta).count();
+  char text[32];
+  std::snprintf(text, sizeof(text), "%lld:%02lld:%02lld", static_cast<long long>(seconds / 3600),
+                static_cast<long long>(seconds / 60 % 60), static_cast<long long>(seconds % 60));
+  return text;
+}
+
+}  // namespace
+
+std::string FormatHealStatus(const std::vector<BrickHealStatus>& rows) {
+  std::string out;
+  char line[512];
+  std::snprintf(line, sizeof(line), "%-32s %-26s %10s %12s %14s %9s\n", "BRICK", "STATE", "FILES-LEFT",
+                "BYTES-LEFT", "RATE", "ETA");
+  out += line;
+  for (const auto& row : rows) {
+    const bool show = row.healing;
+    char rate[32] = "-";
+    if (show && row.files_per_second > 0) std::snprintf(rate, sizeof(rate), "%.0f files/s", row.files_per_second);
+    std::snprintf(line, sizeof(line), "%-32s %-26s %10s %12s %14s %9s\n", row.brick.c_str(), RowState(row).c_str(),
+                  show ? std::to_string(row.files_left).c_str() : "-",
+                  show ? HumanBytes(row.bytes_left).c_str() : "-", rate, show ? FormatEta(row.eta).c_str() : "-");
+    out += line;
+  }
+  return out;
 }
 
 }  // namespace cairn::volume

@@ -218,6 +218,45 @@ TEST(VolumeHealJob, StartErrorsAndEmptyJob) {
   EXPECT_TRUE(empty->Checkpoint(0).full_scan());
 }
 
+TEST(VolumeHealStatus, RowsAndTable) {
+  FakeClock clock;
+  auto job = HealJob::Start(clock, "h3:/b", 0, 5, false, Items(10, 1000));
+  ASSERT_TRUE(job.ok());
+  for (const auto& item : job->NextBatch(4)) ASSERT_TRUE(job->Completed(item.key).ok());
+  clock.Advance(2s);
+  pb::HealCheckpoint checkpoint = job->Checkpoint(0);
+  EXPECT_DOUBLE_EQ(checkpoint.files_per_second(), 2.0);
+  EXPECT_EQ(checkpoint.eta_ms(), 3000);
+
+  pb::ReplicaSetSpec set;
+  for (const char* host : {"h1", "h2", "h3"}) {
+    auto* brick = set.add_bricks();
+    brick->set_host(host);
+    brick->set_path("/b");
+  }
+  pb::ReplicaSetState state;
+  state.set_primary("h1:/b");
+  state.add_in_sync("h1:/b");
+  pb::HealCheckpoint stale;  // left over from an earlier heal of h1
+  stale.set_files_left(99);
+  auto rows = HealStatus(set, state, {{"h3:/b", checkpoint}, {"h1:/b", stale}});
+  ASSERT_EQ(rows.size(), 3u);
+  EXPECT_TRUE(rows[0].in_sync);
+  EXPECT_TRUE(rows[0].primary);
+  EXPECT_FALSE(rows[0].healing);
+  EXPECT_FALSE(rows[1].in_sync);
+  EXPECT_FALSE(rows[1].healing);
+  EXPECT_TRUE(rows[2].healing);
+  EXPECT_EQ(rows[2].files_left, 6u);
+  EXPECT_EQ(rows[2].bytes_left, 6000u);
+  ASSERT_TRUE(rows[2].eta.has_value());
+  const std::string table = FormatHealStatus(rows);
+  EXPECT_NE(table.find("in-sync (primary)"), std::string::npos) << table;
+  EXPECT_NE(table.find("out-of-sync, heal pending"), std::string::npos) << table;
+  EXPECT_NE(table.find("2 files/s"), std::string::npos) << table;
+  EXPECT_NE(table.find("0:00:03"), std::string::npos) << table;
+}
+
 // The whole path: a backup drops out, the primary journals the files changed meanwhile, the heal
 // copies them (surviving a restart through its checkpoint in the store), and the primary
 // readmits the backup with a transaction that only a finished, current heal satisfies.

@@ -131,4 +131,28 @@ class HealJob {
   TimePoint started_;
 };
 
+// One row of `clusterctl volume heal VOL status`.
+struct BrickHealStatus {
+  std::string brick;
+  bool in_sync = false;
+  bool primary = false;
+  bool healing = false;  // out of sync with a heal checkpoint from the current out-of-sync period
+  bool full_scan = false;
+  bool failed = false;
+  uint64_t files_left = 0;
+  uint64_t bytes_left = 0;
+  double files_per_second = 0;
+  double bytes_per_second = 0;
+  std::optional<Duration> eta;
+};
+
+// Rows for every brick of the set, in the set's order. `checkpoints` maps brick ids to their
+// latest HealCheckpoint (missing: no heal started); a checkpoint for an in-sync brick is
+// ignored (left over from a finished heal).
+std::vector<BrickHealStatus> HealStatus(const pb::ReplicaSetSpec& set, const pb::ReplicaSetState& state,
+                                        const std::map<std::string, pb::HealCheckpoint>& checkpoints);
+// A fixed-width table, one line per row plus a header:
+// BRICK  STATE  FILES-LEFT  BYTES-LEFT  RATE  ETA
+std::string FormatHealStatus(const std::vector<BrickHealStatus>& rows);
+
 }  // namespace cairn::volume
