@@ -159,6 +159,7 @@ class BrickServer::Impl : public std::enable_shared_from_this<BrickServer::Impl>
     std::vector<std::string> skipped;  // members that do not get this mutation: journal it for them
     std::unordered_map<std::string, int> backup_errs;  // backup -> the op's err there
     std::set<std::string> failed;      // backups that did not apply it
+    std::chrono::steady_clock::time_point parked_at;  // when it started waiting for a view change
     explicit Pending(net::Responder r) : responder(std::move(r)) {}
   };
 
@@ -462,6 +463,18 @@ void BrickServer::Impl::StartWatchdog() {
 
 void BrickServer::Impl::CheckBackups() {
   auto now = std::chrono::steady_clock::now();
+  // Mutations that waited too long for the owner to drop a failed backup: the outcome is unknown
+  // to the client (applied here, not on every in-sync replica), so EIO rather than a hang.
+  std::vector<std::shared_ptr<Pending>> expired;
+  {
+    std::lock_guard lock(view_mu_);
+    auto keep = std::partition(parked_.begin(), parked_.end(), [&](const std::shared_ptr<Pending>& pending) {
+      return now - pending->parked_at < options_.view_change_timeout;
+    });
+    expired.assign(keep, parked_.end());
+    parked_.erase(keep, parked_.end());
+  }
+  for (auto& pending : expired) pending->responder.Respond(ErrorPayload(EIO));
   std::vector<std::pair<std::string, std::unordered_map<uint64_t, std::shared_ptr<Pending>>>> silent;
   {
     std::lock_guard lock(backups_mu_);
@@ -526,6 +539,7 @@ void BrickServer::Impl::FinishOne(const std::shared_ptr<Pending>& pending) {
   {
     std::lock_guard lock(view_mu_);
     if (BlockedByView(*pending)) {
+      pending->parked_at = std::chrono::steady_clock::now();
       parked_.push_back(pending);
       return;
     }

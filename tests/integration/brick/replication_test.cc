@@ -303,6 +303,19 @@ TEST_F(ReplicationTest, ReturningBackupRejoinsInANewEpochWithItsJournalKept) {
   EXPECT_EQ(failures_.count(), 0u);
 }
 
+TEST_F(ReplicationTest, WithoutANewViewAMutationAFailedBackupMissedGetsEioNotAHang) {
+  a_ = std::make_unique<TestBrick>(io_.io(), dir_.path() + "/a3",
+                                   BrickServerOptions{.replica_timeout = 100ms, .view_change_timeout = 200ms});
+  InstallView(View(1, a_->address(), {b_->address(), c_->address()}), {a_.get(), b_.get(), c_.get()});
+  client_ = std::make_unique<BrickClient>(io_.io(), a_->address(), brickclient::BrickClientOptions{.epoch = 1});
+  c_->Kill();  // and no owner reacts
+  auto start = std::chrono::steady_clock::now();
+  EXPECT_EQ(client_->Create(CreateOf(pb::CreateRequest::FILE, kRootId, "f", 0644)).err(), EIO);
+  auto took = std::chrono::steady_clock::now() - start;
+  EXPECT_GE(took, 200ms);
+  EXPECT_LT(took, 2s);
+}
+
 }  // namespace
 }  // namespace cairn::brick::testing
 

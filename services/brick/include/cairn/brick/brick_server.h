@@ -11,9 +11,10 @@
 // view.primary == view.self, else a backup. The primary orders client mutations (sequence
 // numbers), forwards each to every in-sync backup in parallel ("brick.Replicate"), applies it
 // locally and answers the client only when every in-sync backup applied it with the same result.
-// A backup that fails, answers differently or not within replica_timeout is reported once per
-// epoch through on_replica_failed and no longer sent mutations; mutations it missed wait
-// (unanswered) until the owner installs a view without it (SetView), then are answered. Ids
+// A backup that fails, answers differently, or answers none of its outstanding mutations for
+// replica_timeout is reported through on_replica_failed and no longer sent mutations; mutations it
+// missed wait (unanswered) until the owner installs a view without it (SetView), then are
+// answered (or get EIO after view_change_timeout). Ids
 // touched while a member is failed or out of sync go to the change journal (brick.JournalList).
 // docs/brick-protocol.md has the full rules.
 //
@@ -40,7 +41,10 @@ namespace cairn::brick {
 struct BrickServerOptions {
   std::string self_address;  // how views name this brick ("host:port"); a view's `self` overrides
   size_t threads = 4;        // file-I/O threads
-  Duration replica_timeout = std::chrono::milliseconds(500);  // a backup slower than this has failed
+  // A backup that had mutations outstanding and answered none of them for this long has failed.
+  Duration replica_timeout = std::chrono::milliseconds(500);
+  // A mutation a failed backup missed waits this long for the owner's new view, then gets EIO.
+  Duration view_change_timeout = std::chrono::seconds(10);
   std::function<void(const std::string& replica, const Status& why)> on_replica_failed;
 };
 
