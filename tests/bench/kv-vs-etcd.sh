@@ -66,7 +66,7 @@ declare -A R  # results: R[system.key]
 kvbench() {
   local sys=$1 eps=$2 out=$WORK/$1-kvbench
   log "$sys: kvbench ($DUR s per case, conns $CONNS)"
-  bash "$KV/kvbench.sh" -d "$DUR" -c "$CONNS" -k "v3put v3range" -T leader -o "$out" "$eps" | sed 's/^/    /'
+  bash "$KV/kvbench.sh" -d "$DUR" -c "$CONNS" -k "v3put v3range" -T leader -o "$out" "$eps" | sed -u 's/^/    /'
   while IFS=, read -r case target url conns threads rep dur reqs rps p50 p90 p99 rest; do
     [ "$case" = case ] && continue
     local short=${case#v3}
@@ -125,7 +125,7 @@ etcd_restart() {
 }
 run_etcd() {
   log "etcd: starting 3 members (data in $ETCD_BENCH_DIR)"
-  bash "$KV/etcd-cluster.sh" start | sed 's/^/    /'
+  bash "$KV/etcd-cluster.sh" start | sed -u 's/^/    /'
   local eps
   eps=$(bash "$KV/etcd-cluster.sh" endpoints)
   wait_leader "$eps" 30 || { log "etcd: no leader"; return 1; }
@@ -179,10 +179,10 @@ run_cairn() {
   for n in 1 2 3; do cairn_start_one $n; done
   if ! wait_leader "$eps" 30; then
     log "cairn: no member answered /v3/maintenance/status with a leader within 30 s (does clusterd serve the HTTP API yet?)"
-    tail -n 5 "$CAIRN_DIR"/node*.log | sed 's/^/    /'
+    tail -n 5 "$CAIRN_DIR"/node*.log | sed -u 's/^/    /'
     return 1
   fi
-  "$BUILD_DIR/bin/clusterctl" status --endpoints "$ctl_eps" | sed 's/^/    /'
+  "$BUILD_DIR/bin/clusterctl" status --endpoints "$ctl_eps" | sed -u 's/^/    /'
   kvbench cairn "$eps"
   local max=0 r
   for n in 1 2 3; do r=$(rss_kib "${CAIRN_PIDS[$n]}"); [ "${r:-0}" -gt $max ] && max=$r; done
