@@ -1,7 +1,8 @@
 // clusterctl's kv, lease, member and status verbs against a real store, as an operator runs them
-// (the built binary, as a child process). The same tests run against either backend:
-//   etcd  (default): one /usr/bin/etcd member on free 127.0.0.1 ports, proving etcd compatibility;
-//   cairn (CAIRN_KV_BACKEND=cairn): three clusterd processes on free 127.0.0.1 ports.
+// (the built binary, as a child process). Every test runs against both backends:
+//   etcd:  one /usr/bin/etcd member on free 127.0.0.1 ports, proving etcd compatibility;
+//   cairn: three clusterd processes on free 127.0.0.1 ports.
+// CAIRN_KV_BACKEND=etcd (or cairn) runs one backend only.
 // Every test starts its own store in a temp dir; the Subprocess destructor kills it (SIGKILL) and
 // TearDown removes the dir, also when the test fails.
 #include <arpa/inet.h>
@@ -44,18 +45,20 @@ uint16_t FreePort() {
   return ntohs(address.sin_port);
 }
 
-std::string Backend() {
-  const char* value = std::getenv("CAIRN_KV_BACKEND");
-  return value != nullptr && *value != '\0' ? value : "etcd";
+// CAIRN_KV_BACKEND=etcd or =cairn runs only that backend's cases.
+bool BackendSelected(const std::string& backend) {
+  const char* only = std::getenv("CAIRN_KV_BACKEND");
+  return only == nullptr || *only == '\0' || backend == only;
 }
 
-class CliKvTest : public ::testing::Test {
+class CliKvTest : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
     char pattern[] = "/tmp/cairn-cli-kv-XXXXXX";
     ASSERT_NE(::mkdtemp(pattern), nullptr);
     dir_ = pattern;
-    if (Backend() == "cairn") {
+    if (!BackendSelected(GetParam())) GTEST_SKIP() << "CAIRN_KV_BACKEND selects another backend";
+    if (GetParam() == "cairn") {
       StartCairn();
     } else {
       if (!std::filesystem::exists(kEtcd)) GTEST_SKIP() << kEtcd << " is not installed (deploy/install-deps.sh)";
@@ -147,7 +150,7 @@ class CliKvTest : public ::testing::Test {
   std::vector<std::unique_ptr<Subprocess>> servers_;
 };
 
-TEST_F(CliKvTest, PutGetPrefixRevisionDelete) {
+TEST_P(CliKvTest, PutGetPrefixRevisionDelete) {
   ASSERT_EQ(Ctl({"kv", "put", "app/a", "1"}).exit_code, 0);
   ASSERT_EQ(Ctl({"kv", "put", "app/b", "2"}).exit_code, 0);
   RunResult overwrite = Ctl({"kv", "put", "app/a", "one", "--prev-kv"});
@@ -180,7 +183,7 @@ TEST_F(CliKvTest, PutGetPrefixRevisionDelete) {
   EXPECT_EQ(Ctl({"kv", "get", "app/", "--prefix"}).out, "");
 }
 
-TEST_F(CliKvTest, TxnFromEtcdctlTextAndFromJsonFile) {
+TEST_P(CliKvTest, TxnFromEtcdctlTextAndFromJsonFile) {
   ASSERT_EQ(Ctl({"kv", "put", "t/k", "old"}).exit_code, 0);
   std::string text = "value(\"t/k\") = \"old\"\nversion(\"t/k\") > \"0\"\n\nput t/k \"new value\"\nget t/k\n\nput t/k lost\n\n";
   RunResult success = CtlWithInput(text, "kv txn");
@@ -204,7 +207,7 @@ TEST_F(CliKvTest, TxnFromEtcdctlTextAndFromJsonFile) {
   EXPECT_NE(bad.err.find("txn line 1: expected one of = != < >"), std::string::npos) << bad.err;
 }
 
-TEST_F(CliKvTest, LeaseGrantAttachTimeToLiveKeepAliveRevoke) {
+TEST_P(CliKvTest, LeaseGrantAttachTimeToLiveKeepAliveRevoke) {
   RunResult grant = Ctl({"lease", "grant", "60"});
   ASSERT_EQ(grant.exit_code, 0) << grant.err;
   ASSERT_EQ(grant.out.rfind("lease ", 0), 0u) << grant.out;
@@ -236,7 +239,7 @@ TEST_F(CliKvTest, LeaseGrantAttachTimeToLiveKeepAliveRevoke) {
   EXPECT_EQ(Ctl({"lease", "revoke", "not-hex"}).exit_code, 2);
 }
 
-TEST_F(CliKvTest, WatchPrintsEventsAsTheyHappenAndReplaysHistory) {
+TEST_P(CliKvTest, WatchPrintsEventsAsTheyHappenAndReplaysHistory) {
   ASSERT_EQ(Ctl({"kv", "put", "w/old", "0"}).exit_code, 0);
   Subprocess watch(kClusterctl, {"kv", "watch", "w/", "--prefix", "--count", "2", "--endpoints", EndpointList()});
   ASSERT_TRUE(watch.started());
@@ -261,7 +264,7 @@ TEST_F(CliKvTest, WatchPrintsEventsAsTheyHappenAndReplaysHistory) {
   EXPECT_EQ(limited.out, "");
 }
 
-TEST_F(CliKvTest, MemberListAndStatus) {
+TEST_P(CliKvTest, MemberListAndStatus) {
   RunResult list = Ctl({"member", "list"});
   ASSERT_EQ(list.exit_code, 0) << list.err;
   EXPECT_EQ(list.out.rfind("ID ", 0), 0u) << list.out;
@@ -277,7 +280,7 @@ TEST_F(CliKvTest, MemberListAndStatus) {
   EXPECT_NE(json.out.find("\"raftIndex\":"), std::string::npos) << json.out;
 }
 
-TEST_F(CliKvTest, DeadEndpointIsSkippedAndReported) {
+TEST_P(CliKvTest, DeadEndpointIsSkippedAndReported) {
   std::string dead = "127.0.0.1:" + std::to_string(FreePort());
   std::string list = dead + "," + EndpointList();
   RunResult put = RunProcess(kClusterctl, {"kv", "put", "f/k", "v", "--endpoints", list});
@@ -296,6 +299,9 @@ TEST_F(CliKvTest, DeadEndpointIsSkippedAndReported) {
   EXPECT_NE(none.err.find(dead + ": connection refused; " + dead2 + ": connection refused"), std::string::npos)
       << none.err;
 }
+
+INSTANTIATE_TEST_SUITE_P(Backends, CliKvTest, ::testing::Values("etcd", "cairn"),
+                         [](const ::testing::TestParamInfo<std::string>& info) { return info.param; });
 
 }  // namespace
 }  // namespace cairn::test_support
