@@ -51,8 +51,8 @@ void RunSeeds(int replicas, pb::NoQuorumPolicy policy, uint64_t default_seeds) {
   }
 }
 
-TEST(VolumeReplicaModel, ThreeReplicasRandomFaults) { RunSeeds(3, pb::NO_QUORUM_EIO, 300); }
-TEST(VolumeReplicaModel, TwoReplicasRandomFaults) { RunSeeds(2, pb::NO_QUORUM_EIO, 300); }
+TEST(VolumeReplicaModel, ThreeReplicasRandomFaults) { RunSeeds(3, pb::NO_QUORUM_EIO, 200); }
+TEST(VolumeReplicaModel, TwoReplicasRandomFaults) { RunSeeds(2, pb::NO_QUORUM_EIO, 200); }
 TEST(VolumeReplicaModel, TwoReplicasReadonlyPolicy) { RunSeeds(2, pb::NO_QUORUM_READONLY, 100); }
 
 size_t PrimaryIndex(const ReplicaSetModel& model) {
