@@ -248,7 +248,7 @@ std::vector<BrickHealStatus> HealStatus(const pb::ReplicaSetSpec& set, const pb:
     BrickHealStatus row;
     row.brick = BrickId(brick);
     row.in_sync = IsInSync(state, row.brick);
-    row.primary = state.primary() == row.brick;
+    row.primary = state.mode() == pb::REPLICA_SET_NORMAL && state.primary() == row.brick;
     auto it = checkpoints.find(row.brick);
     if (!row.in_sync && it != checkpoints.end()) {
       const pb::HealCheckpoint& checkpoint = it->second;

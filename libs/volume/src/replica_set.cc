@@ -57,8 +57,9 @@ const ReplicaReport* Freshest(const pb::ReplicaSetState& state, const std::vecto
   };
   for (const auto& report : reachable) {
     if (in_sync_only && !IsInSync(state, report.brick)) continue;
-    if (best == nullptr || report.last_sequence > best->last_sequence ||
-        (report.last_sequence == best->last_sequence && rank(report.brick) < rank(best->brick))) {
+    auto position = [](const ReplicaReport& r) { return std::make_pair(r.last_epoch, r.last_sequence); };
+    if (best == nullptr || position(report) > position(*best) ||
+        (position(report) == position(*best) && rank(report.brick) < rank(best->brick))) {
       best = &report;
     }
   }

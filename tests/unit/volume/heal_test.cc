@@ -250,6 +250,9 @@ TEST(VolumeHealStatus, RowsAndTable) {
   EXPECT_EQ(rows[2].files_left, 6u);
   EXPECT_EQ(rows[2].bytes_left, 6000u);
   ASSERT_TRUE(rows[2].eta.has_value());
+  pb::ReplicaSetState no_quorum = state;
+  no_quorum.set_mode(pb::REPLICA_SET_NO_QUORUM_EIO);
+  EXPECT_FALSE(HealStatus(set, no_quorum, {})[0].primary) << "no primary serves in no-quorum mode";
   const std::string table = FormatHealStatus(rows);
   EXPECT_NE(table.find("in-sync (primary)"), std::string::npos) << table;
   EXPECT_NE(table.find("out-of-sync, heal pending"), std::string::npos) << table;

@@ -122,6 +122,10 @@ TEST_F(VolumeTransitionsTest, TakeOverTieGoesToTheEarlierInSyncReplica) {
   auto change = TakeOverPrimary(kVolume, Read(), {{"h3:/b", 4}, {"h2:/b", 4}}, lease, kTtlMs);
   ASSERT_TRUE(change.ok());
   EXPECT_EQ(change->next.primary(), "h2:/b");
+  // A newer epoch wins over a higher sequence from an older primary's stream.
+  auto by_epoch = TakeOverPrimary(kVolume, Read(), {{"h3:/b", 90, 2}, {"h2:/b", 3, 5}}, lease, kTtlMs);
+  ASSERT_TRUE(by_epoch.ok());
+  EXPECT_EQ(by_epoch->next.primary(), "h2:/b");
   EXPECT_EQ(TakeOverPrimary(kVolume, Read(), {{"h2:/b", 4}}, 0, kTtlMs).status().code(),
             StatusCode::kInvalidArgument);
 }

@@ -41,10 +41,13 @@ struct Transition {
   etcd::TxnRequest txn;
 };
 
-// A replica the caller reached just now, and the highest mutation sequence it applied.
+// A replica the caller reached just now, and the position of the last mutation it applied:
+// the epoch it was applied in, then its sequence within that epoch's primary stream. Positions
+// compare by epoch first, because a new primary may restart sequence numbers.
 struct ReplicaReport {
   std::string brick;
   uint64_t last_sequence = 0;
+  uint64_t last_epoch = 0;
 };
 
 // Errors: Corruption when the value does not parse.
@@ -65,7 +68,7 @@ Result<Transition> DropBackup(std::string_view volume, const ReplicaSetRecord& c
 
 // Installs a new primary once the old one's lease is gone (also the first primary, and the return
 // of the last in-sync replica after EnterNoQuorum). The candidate is the reachable in-sync replica
-// with the highest last_sequence (ties: earlier in the in-sync list). The old primary leaves the
+// with the highest (last_epoch, last_sequence) (ties: earlier in the in-sync list). The old primary leaves the
 // in-sync set unless it is the candidate. `lease_id` is a store lease the new primary was granted.
 Result<Transition> TakeOverPrimary(std::string_view volume, const ReplicaSetRecord& current,
                                    const std::vector<ReplicaReport>& reachable, int64_t lease_id,
