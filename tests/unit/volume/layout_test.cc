@@ -1,9 +1,12 @@
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cstdio>
 #include <map>
 #include <string>
 #include <vector>
 
+#include "cairn/common/ids.h"
 #include "cairn/volume/layout.h"
 #include "cairn/volume/rebalance.h"
 
@@ -156,6 +159,54 @@ TEST(VolumePlacement, RemovingASetMovesOnlyItsFiles) {
   for (uint32_t id : {0u, 1u, 3u}) EXPECT_NEAR(LayoutShare(next->layout(), id), 1.0 / 3, 1e-6);
   EXPECT_EQ(next->sets_size(), 4);  // set 2 stays until its files moved out
   EXPECT_EQ(FinishRebalance(*next).sets_size(), 3);
+}
+
+// Random add-brick/remove-brick sequences: the layout stays valid, every set owns an equal share
+// (to within rounding), and each step moves only files to the added set or off the removed one.
+TEST(VolumePlacement, RandomAddRemoveSequencesKeepLayoutsSound) {
+  int max_ranges = 0;
+  for (uint64_t seed = 1; seed <= 20; ++seed) {
+    Random random(seed);
+    auto created = CreateVolumeSpec(Request(1, {"h:/s0"}));
+    ASSERT_TRUE(created.ok());
+    pb::VolumeSpec spec = *created;
+    int next_path = 1;
+    for (int step = 0; step < 25; ++step) {
+      const int sets = spec.sets_size();
+      const bool add = sets == 1 || (sets < 12 && random.OneIn(2));
+      Result<pb::VolumeSpec> next = Status(StatusCode::kInternal, "unset");
+      uint32_t changed = 0;
+      if (add) {
+        next = AddBricks(spec, {"h:/s" + std::to_string(next_path++)}, false);
+        ASSERT_TRUE(next.ok()) << next.status();
+        changed = next->sets(next->sets_size() - 1).id();
+      } else {
+        const auto& victim = spec.sets(static_cast<int>(random.Uniform(static_cast<uint64_t>(sets))));
+        changed = victim.id();
+        next = RemoveBricks(spec, {BrickId(victim.bricks(0))});
+        ASSERT_TRUE(next.ok()) << next.status();
+      }
+      ASSERT_TRUE(ValidateLayout(next->layout()).ok()) << "seed " << seed << " step " << step;
+      max_ranges = std::max(max_ranges, next->layout().ranges_size());
+      const auto ids = LayoutSets(next->layout());
+      for (uint32_t id : ids) {
+        EXPECT_NEAR(LayoutShare(next->layout(), id), 1.0 / static_cast<double>(ids.size()), 1e-6)
+            << "seed " << seed << " step " << step << " set " << id;
+      }
+      for (int i = 0; i < 500; ++i) {
+        const std::string name = "f" + std::to_string(i);
+        const uint32_t before = SetForName(spec.layout(), "root", name);
+        const uint32_t after = SetForName(next->layout(), "root", name);
+        if (before != after) {
+          ASSERT_EQ(add ? after : before, changed) << "seed " << seed << " step " << step << " " << name;
+        }
+      }
+      spec = FinishRebalance(*next);
+      ASSERT_TRUE(ValidateVolumeSpec(spec).ok()) << ValidateVolumeSpec(spec);
+    }
+  }
+  std::printf("most ranges in a layout: %d\n", max_ranges);
+  EXPECT_LT(max_ranges, 1000) << "fragmentation stays bounded";
 }
 
 TEST(VolumeAddRemoveBricks, Errors) {
