@@ -35,6 +35,12 @@ class FailureLog {
     std::lock_guard lock(mu_);
     return reports_.size();
   }
+  // The replica of report number `index` (0-based), waiting up to `deadline` for it; "" if none.
+  std::string WaitNth(size_t index, std::chrono::milliseconds deadline) {
+    std::unique_lock lock(mu_);
+    if (!changed_.wait_for(lock, deadline, [&] { return reports_.size() > index; })) return "";
+    return reports_[index].first;
+  }
 
  private:
   std::mutex mu_;
@@ -44,7 +50,8 @@ class FailureLog {
 
 class ReplicationTest : public ::testing::Test {
  protected:
-  static constexpr auto kReplicaTimeout = 300ms;
+  // Generous enough that a healthy backup on a loaded CI machine is not taken for silent.
+  static constexpr auto kReplicaTimeout = 1s;
 
   void SetUp() override {
     BrickServerOptions primary_options{.replica_timeout = kReplicaTimeout,
@@ -132,12 +139,22 @@ TEST_F(ReplicationTest, Replica3WritesThroughThePrimaryLeaveIdenticalBricks) {
 
 TEST_F(ReplicationTest, BackupKilledMidStreamIsReportedAndWritesContinue) {
   StartReplica3();
-  // The owner: drops the failed replica from the in-sync set with a new epoch, as clusterd will.
-  std::thread owner([this] {
-    std::string failed;
-    std::chrono::steady_clock::time_point at;
-    if (!failures_.WaitFirst(20s, &failed, &at)) return;
-    InstallView(View(2, a_->address(), {b_->address()}, {c_->address()}), {a_.get(), b_.get()});
+  // The owner: drops each reported replica from the in-sync set with a new epoch, as clusterd
+  // will (normally only C is reported; on a badly overloaded machine B might be too).
+  std::atomic<bool> done{false};
+  std::thread owner([this, &done] {
+    std::vector<std::string> in_sync = {b_->address(), c_->address()}, out;
+    for (size_t reports = 0; !done; ) {
+      std::string failed = failures_.WaitNth(reports, 20ms);
+      if (failed.empty()) continue;
+      ++reports;
+      if (std::find(in_sync.begin(), in_sync.end(), failed) == in_sync.end()) continue;
+      in_sync.erase(std::find(in_sync.begin(), in_sync.end(), failed));
+      out.push_back(failed);
+      auto view = View(1 + out.size(), a_->address(), in_sync, out);
+      (void)a_->server().SetView(view);
+      if (std::find(in_sync.begin(), in_sync.end(), b_->address()) != in_sync.end()) (void)b_->server().SetView(view);
+    }
   });
   constexpr int kFiles = 150;
   std::vector<FileId> ids(kFiles);
@@ -165,13 +182,16 @@ TEST_F(ReplicationTest, BackupKilledMidStreamIsReportedAndWritesContinue) {
         }
       }
       ++acknowledged;
+      if (errs[i] != 0) break;  // fail fast rather than run into the ctest timeout
     }
   });
-  ASSERT_TRUE(WaitFor([&] { return acknowledged >= 40; }));
+  bool reached = WaitFor([&] { return acknowledged >= 40; });
   auto killed_at = std::chrono::steady_clock::now();
   c_->Kill();
   writer.join();
+  done = true;
   owner.join();
+  ASSERT_TRUE(reached);
 
   std::string failed;
   std::chrono::steady_clock::time_point reported_at;
@@ -192,7 +212,7 @@ TEST_F(ReplicationTest, BackupKilledMidStreamIsReportedAndWritesContinue) {
   EXPECT_TRUE(journaled.count(kRootId));  // the directory that changed
   EXPECT_LE(journaled.size(), static_cast<size_t>(kFiles + 1));
   EXPECT_EQ(Snapshot(a_->root()), Snapshot(b_->root()));
-  EXPECT_EQ(a_->server().view().epoch(), 2u);
+  EXPECT_EQ(a_->server().view().epoch(), 2u);  // one view change: only C was dropped
   // The journal is readable over the wire too.
   pb::JournalListRequest list;
   list.set_replica(c_->address());
