@@ -106,7 +106,7 @@ class CoordNodeImpl {
   MemberTable members_;
   std::unique_ptr<raft::RawNode> raw_;
   uint64_t self_ = 0;
-  uint64_t cluster_id_ = 0;
+  std::atomic<uint64_t> cluster_id_{0};  // set once by a joining node on the loop; read anywhere
   uint64_t applied_ = 0;
   bool stopping_ = false;
   std::atomic<bool> stopped_{false};
