@@ -43,7 +43,7 @@ CAIRN_PIDS=()
 cleanup() {
   ETCD_BENCH_DIR=$WORK/etcd bash "$KV/etcd-cluster.sh" stop >/dev/null 2>&1
   for pid in "${CAIRN_PIDS[@]}"; do
-    [ -n "$pid" ] && kill -9 "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+    [ -n "$pid" ] && kill -9 "$pid" 2>/dev/null && { wait "$pid"; } 2>/dev/null
   done
   if [ "${KEEP:-0}" = 1 ]; then echo "# kept $WORK" >&2; else rm -rf "$WORK"; fi
 }
@@ -154,7 +154,7 @@ cairn_pid_of() {
 cairn_restart() {
   local port=${1##*:} n
   n=$(( (port - 33000) / 100 ))
-  wait "${CAIRN_PIDS[$n]}" 2>/dev/null
+  { wait "${CAIRN_PIDS[$n]}"; } 2>/dev/null  # reap the killed one quietly (no "Killed" job notice)
   cairn_start_one "$n"
 }
 run_cairn() {

@@ -14,6 +14,8 @@ using internal::HttpConnection;
 using internal::HttpReply;
 using SteadyClock = std::chrono::steady_clock;
 
+constexpr int kMaxFruitlessWatchResumes = 3;
+
 Deadline After(std::chrono::nanoseconds duration) {
   return SteadyClock::now() + std::chrono::duration_cast<SteadyClock::duration>(duration);
 }
@@ -178,13 +180,14 @@ Result<HealthReply> EtcdClient::HealthOf(const HostPort& endpoint) {
   return health;
 }
 
-cairn::Status EtcdClient::Watch(const etcd::WatchCreateRequest& request, const WatchCallback& callback,
-                                std::optional<SteadyClock::time_point> until) {
+// One watch stream: failover until a stream starts, then lines to callbacks until the stream
+// ends. *started says whether a stream started; *next_revision tracks where to resume.
+cairn::Status EtcdClient::WatchOnce(const etcd::WatchCreateRequest& request, const WatchCallback& callback,
+                                    Deadline end, bool* started, int64_t* next_revision) {
   etcd::WatchRequest wrapper;
   *wrapper.mutable_create_request() = request;
   std::string body = ToJson(wrapper);
-  Deadline start_deadline = After(options_.timeout);
-  Deadline end = until.value_or(Deadline::max());
+  Deadline start_deadline = std::min(end, After(options_.timeout));
   bool stopped = false;
   cairn::Status stream_error;
   std::string pending;
@@ -206,6 +209,11 @@ cairn::Status EtcdClient::Watch(const etcd::WatchCreateRequest& request, const W
       callback(response);
       return false;
     }
+    // Resume point: after the last event seen, or after the revision the watch was created at.
+    if (response.created() && *next_revision <= 0) *next_revision = response.header().revision() + 1;
+    for (const etcd::Event& event : response.events()) {
+      *next_revision = std::max(*next_revision, event.kv().mod_revision() + 1);
+    }
     if (!callback(response)) {
       stopped = true;
       return false;
@@ -213,16 +221,15 @@ cairn::Status EtcdClient::Watch(const etcd::WatchCreateRequest& request, const W
     return true;
   };
   auto on_data = [&](std::string_view data) {
+    *started = true;
     pending.append(data);
     return ForEachLine(&pending, on_line);
   };
   return WithFailover([&](HttpConnection& connection) -> cairn::Status {
     Deadline connect_deadline = std::min(start_deadline, After(options_.connect_timeout));
     HttpReply error_reply;
-    // The header must come by the start deadline; after that, the stream runs until `end`.
-    // (A single deadline for both is the watch's end; a server that never answers is caught by
-    // the connect deadline and by etcd answering headers at once.)
-    CAIRN_RETURN_IF_ERROR(connection.PostStream("/v3/watch", body, connect_deadline, end, on_data, &error_reply));
+    CAIRN_RETURN_IF_ERROR(
+        connection.PostStream("/v3/watch", body, connect_deadline, start_deadline, end, on_data, &error_reply));
     if (error_reply.status != 0) return ReplyError(error_reply);
     if (!stream_error.ok()) {
       // Not a transport failure: never retried on another endpoint.
@@ -231,6 +238,27 @@ cairn::Status EtcdClient::Watch(const etcd::WatchCreateRequest& request, const W
     if (stopped || SteadyClock::now() >= end) return cairn::Status::Ok();
     return AbortedError("the server ended the watch stream");
   });
+}
+
+cairn::Status EtcdClient::Watch(const etcd::WatchCreateRequest& request, const WatchCallback& callback,
+                                std::optional<SteadyClock::time_point> until) {
+  Deadline end = until.value_or(Deadline::max());
+  etcd::WatchCreateRequest current = request;
+  int64_t next_revision = request.start_revision();
+  int fruitless_resumes = 0;  // resumes in a row after which no event came
+  while (true) {
+    bool started = false;
+    int64_t resumed_at = next_revision;
+    cairn::Status status = WatchOnce(current, callback, end, &started, &next_revision);
+    // A stream that broke after it had started resumes where it stopped (on the next endpoint if
+    // that one is gone), so no event is lost or repeated; one that never started is an error, and
+    // so is a server that keeps ending streams without delivering anything.
+    bool broken = status.code() == StatusCode::kAborted || IsTransportFailure(status);
+    if (status.ok() || !started || !broken || SteadyClock::now() >= end) return status;
+    fruitless_resumes = next_revision > resumed_at ? 0 : fruitless_resumes + 1;
+    if (fruitless_resumes > kMaxFruitlessWatchResumes) return status;
+    current.set_start_revision(next_revision);
+  }
 }
 
 }  // namespace cairn::etcdclient

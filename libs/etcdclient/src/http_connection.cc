@@ -129,17 +129,17 @@ Result<HttpReply> HttpConnection::Get(const std::string& target, Deadline connec
 }
 
 Status HttpConnection::PostStream(const std::string& target, std::string_view body, Deadline connect_deadline,
-                                  Deadline deadline, const std::function<bool(std::string_view)>& on_data,
-                                  HttpReply* error_reply) {
+                                  Deadline header_deadline, Deadline deadline,
+                                  const std::function<bool(std::string_view)>& on_data, HttpReply* error_reply) {
   Close();  // a stream gets its own connection, closed at the end
   CAIRN_RETURN_IF_ERROR(Connect(connect_deadline));
   auto request = MakeRequest(true, endpoint_, target, body);
-  ErrorCode ec = RunOperation(io_, stream_, deadline,
+  ErrorCode ec = RunOperation(io_, stream_, header_deadline,
                               [&](auto handler) { http::async_write(stream_, request, std::move(handler)); });
   if (ec) return Fail(ec, "sending the request");
   http::response_parser<http::empty_body> header_parser;
   header_parser.body_limit(boost::none);
-  ec = RunOperation(io_, stream_, deadline, [&](auto handler) {
+  ec = RunOperation(io_, stream_, header_deadline, [&](auto handler) {
     http::async_read_header(stream_, buffer_, header_parser, std::move(handler));
   });
   if (ec) return Fail(ec, "waiting for the response");

@@ -52,10 +52,12 @@ class HttpConnection {
 
   // POST, then feed the response body to on_data as it arrives until the body ends, on_data returns
   // false, or the deadline passes (returns OK when stopped by on_data or the deadline, since the
-  // caller chose them). A non-200 reply is read whole and returned in *error_reply with OK status.
+  // caller chose them). The response header must arrive by header_deadline (DeadlineExceeded
+  // otherwise). A non-200 reply is read whole and returned in *error_reply with OK status.
   // on_data may be called with pieces of any size.
-  Status PostStream(const std::string& target, std::string_view body, Deadline connect_deadline, Deadline deadline,
-                    const std::function<bool(std::string_view)>& on_data, HttpReply* error_reply);
+  Status PostStream(const std::string& target, std::string_view body, Deadline connect_deadline,
+                    Deadline header_deadline, Deadline deadline, const std::function<bool(std::string_view)>& on_data,
+                    HttpReply* error_reply);
 
   void Close();
 

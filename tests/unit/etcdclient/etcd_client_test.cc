@@ -2,6 +2,8 @@
 // the chunked watch stream.
 #include "cairn/etcdclient/etcd_client.h"
 
+#include <atomic>
+
 #include <gtest/gtest.h>
 
 #include "fake_server.h"
@@ -249,6 +251,49 @@ TEST(EtcdClientTest, WatchFailsOverUntilTheStreamStarts) {
   });
   EXPECT_TRUE(status.ok()) << status.message();
   EXPECT_TRUE(created);
+}
+
+TEST(EtcdClientTest, ABrokenWatchStreamResumesAfterTheLastEventOnTheNextEndpoint) {
+  std::atomic<int> dying_calls{0};
+  FakeGateway dying([&dying_calls](const SeenRequest&) {
+    FakeReply reply;  // created at revision 5, one event at 6, then the stream ends (member died)
+    if (++dying_calls > 1) {
+      reply.close_without_reply = true;  // and stays dead
+      return reply;
+    }
+    reply.chunks = {"{\"result\":{\"header\":{\"revision\":\"5\"},\"created\":true}}\n",
+                    "{\"result\":{\"events\":[{\"kv\":{\"key\":\"YQ==\",\"mod_revision\":\"6\"}}]}}\n"};
+    return reply;
+  });
+  FakeGateway healthy([](const SeenRequest&) {
+    FakeReply reply;
+    reply.chunks = {"{\"result\":{\"created\":true}}\n",
+                    "{\"result\":{\"events\":[{\"kv\":{\"key\":\"YQ==\",\"mod_revision\":\"7\"}}]}}\n"};
+    reply.hang_after_chunks = true;
+    return reply;
+  });
+  EtcdClient client({dying.endpoint(), healthy.endpoint()}, Quick());
+  std::vector<int64_t> revisions;
+  Status status = client.Watch(etcd::WatchCreateRequest(), [&](const etcd::WatchResponse& response) {
+    for (const auto& event : response.events()) revisions.push_back(event.kv().mod_revision());
+    return revisions.size() < 2;
+  });
+  ASSERT_TRUE(status.ok()) << status.message();
+  EXPECT_EQ(revisions, (std::vector<int64_t>{6, 7}));
+  ASSERT_EQ(healthy.requests().size(), 1u);
+  EXPECT_EQ(healthy.requests()[0].body, R"({"create_request":{"start_revision":"7"}})");
+}
+
+TEST(EtcdClientTest, AWatchThatNeverGetsAnAnswerHitsTheTimeout) {
+  FakeGateway server([](const SeenRequest&) {
+    FakeReply reply;
+    reply.hang = true;
+    return reply;
+  });
+  EtcdClient client({server.endpoint()}, Quick(milliseconds(300)));
+  Status status = client.Watch(etcd::WatchCreateRequest(), [](const etcd::WatchResponse&) { return true; });
+  EXPECT_EQ(status.code(), StatusCode::kDeadlineExceeded);
+  EXPECT_EQ(status.message(), server.endpoint().ToString() + ": timed out (waiting for the response)");
 }
 
 TEST(EtcdClientTest, StatusOfAndHealthOfAskOneEndpointOnly) {

@@ -96,8 +96,11 @@ class EtcdClient {
 
   // Watches until callback returns false (OK), until `until` passes (OK; no deadline when nullopt),
   // or the server cancels the watch (the cancel reason as FailedPrecondition, or OutOfRange when
-  // the start revision was compacted) or the stream breaks (Unavailable). Failover applies until
-  // the stream starts; options.timeout bounds only that part.
+  // the start revision was compacted). Failover applies until the stream starts; options.timeout
+  // bounds that part (connect and response header). When a started stream breaks (the member
+  // died, the server ended it), the watch resumes from the revision after the last event seen, on
+  // the next endpoint if need be, so the callback sees every event once; it then also sees a
+  // second "created" response. A stream that cannot be restarted ends with that error.
   cairn::Status Watch(const etcd::WatchCreateRequest& request, const WatchCallback& callback,
                       std::optional<std::chrono::steady_clock::time_point> until = std::nullopt);
 
@@ -110,6 +113,8 @@ class EtcdClient {
   // with a transport error. Returns the joined per-endpoint errors when all do.
   cairn::Status WithFailover(const std::function<cairn::Status(internal::HttpConnection&)>& attempt);
   internal::HttpConnection& ConnectionTo(size_t index);
+  cairn::Status WatchOnce(const etcd::WatchCreateRequest& request, const WatchCallback& callback,
+                          std::chrono::steady_clock::time_point end, bool* started, int64_t* next_revision);
 
   std::vector<HostPort> endpoints_;
   ClientOptions options_;
