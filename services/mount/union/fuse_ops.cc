@@ -67,6 +67,9 @@ void Init(void* userdata, fuse_conn_info* conn) {
   // Locks are local to this host: let the kernel handle them.
   if (conn->capable & FUSE_CAP_FLOCK_LOCKS) conn->want |= FUSE_CAP_FLOCK_LOCKS;
   if (conn->capable & FUSE_CAP_POSIX_LOCKS) conn->want |= FUSE_CAP_POSIX_LOCKS;
+  // A symlink's target never changes (replacing it makes a new file), so the kernel may keep it:
+  // without this every readlink is a round trip and also invalidates the link's cached atime.
+  if (conn->capable & FUSE_CAP_CACHE_SYMLINKS) conn->want |= FUSE_CAP_CACHE_SYMLINKS;
   // O_TRUNC arrives with open so copy-up can skip the data.
   if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC) conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
   // The kernel's umask handling must not be undone: modes arrive already masked.
