@@ -86,6 +86,11 @@ UniqueFd::~UniqueFd() {
   if (fd_ >= 0) ::close(fd_);
 }
 
+void UniqueFd::reset(int fd) {
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = fd;
+}
+
 BrickStore::BrickStore(std::string root, BrickStoreOptions options)
     : root_(std::move(root)), options_(options), random_(SystemRandom().Next()) {}
 
@@ -100,8 +105,9 @@ Result<std::unique_ptr<BrickStore>> BrickStore::Open(const std::string& root, Br
 Status BrickStore::Init() {
   int fd = ::open(root_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) return ErrnoError("brick root " + root_, errno);
-  root_fd_.~UniqueFd();
-  new (&root_fd_) UniqueFd(fd);
+  root_fd_.reset(fd);
+  root_dir_ = std::make_shared<UniqueFd>(dup(fd));
+  if (root_dir_->get() < 0) return ErrnoError("dup", errno);
 
   char value[64];
   ssize_t n = fgetxattr(fd, kIdXattr, value, sizeof(value));
@@ -117,8 +123,7 @@ Status BrickStore::Init() {
     if (mkdirat(at, name, 0700) != 0 && errno != EEXIST) return ErrnoError(std::string("mkdir ") + name, errno);
     int dfd = OpenBeneath(at, name, O_RDONLY | O_DIRECTORY);
     if (dfd < 0) return ErrnoError(std::string("open ") + name, -dfd);
-    out->~UniqueFd();
-    new (out) UniqueFd(dfd);
+    out->reset(dfd);
     return Status::Ok();
   };
   UniqueFd meta;
@@ -181,9 +186,7 @@ int BrickStore::CheckName(const FileId& parent, const std::string& name) const {
 int BrickStore::ResolveDir(const FileId& id, SharedFd* out, int depth) {
   if (id.size() != 16) return EINVAL;
   if (id == kRootId) {
-    int fd = dup(root_fd_.get());
-    if (fd < 0) return errno;
-    *out = std::make_shared<UniqueFd>(fd);
+    *out = root_dir_;
     return 0;
   }
   {

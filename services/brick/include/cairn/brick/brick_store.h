@@ -59,6 +59,7 @@ class UniqueFd {
   UniqueFd(const UniqueFd&) = delete;
   UniqueFd& operator=(const UniqueFd&) = delete;
   int get() const { return fd_; }
+  void reset(int fd);  // closes the old descriptor
 
  private:
   int fd_;
@@ -143,6 +144,7 @@ class BrickStore {
   const std::string root_;
   const BrickStoreOptions options_;
   UniqueFd root_fd_, ids_fd_, dirs_fd_, tmp_fd_;
+  SharedFd root_dir_;  // the root as every ResolveDir(kRootId) returns it
 
   std::mutex namespace_mu_;  // held by every namespace change
 
