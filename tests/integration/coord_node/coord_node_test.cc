@@ -458,6 +458,37 @@ TEST_F(CoordCluster, MemberThatLostItsDataDirIsRefused) {
   EXPECT_NE(started.message().find("clusterctl member replace"), std::string::npos) << started.message();
 }
 
+TEST_F(CoordCluster, WithoutQuorumRequestsFailWithinTheirDeadline) {
+  StartCluster(3);
+  Host* survivor = AnyFollower();
+  for (auto& host : hosts_) {
+    if (host.get() != survivor) {
+      host->node->Stop();
+      host->node.reset();
+    }
+  }
+  for (int round = 0; round < 2; ++round) {  // while it still believes in the leader, and after
+    auto start = std::chrono::steady_clock::now();
+    etcd::PutRequest put;
+    put.set_key("lost");
+    auto written = Await<etcd::PutResponse>([&](auto done) { survivor->node->Put(put, {.deadline = 300ms}, done); });
+    ASSERT_FALSE(written.ok());
+    EXPECT_TRUE(written.status().code() == StatusCode::kUnavailable ||
+                written.status().code() == StatusCode::kDeadlineExceeded) << written.status();
+    etcd::RangeRequest range;
+    range.set_key("lost");
+    auto read = Await<etcd::RangeResponse>([&](auto done) { survivor->node->Range(range, {.deadline = 300ms}, done); });
+    ASSERT_FALSE(read.ok());
+    EXPECT_TRUE(read.status().code() == StatusCode::kUnavailable ||
+                read.status().code() == StatusCode::kDeadlineExceeded) << read.status();
+    EXPECT_LT(std::chrono::steady_clock::now() - start, 2s);
+    WaitFor([&] { return survivor->node->leader() == 0; }, 3s);
+  }
+  EXPECT_FALSE(survivor->node->GetHealth().healthy);
+  // Serializable reads are still served locally.
+  EXPECT_TRUE(Get(*survivor->node, "lost", /*serializable=*/true).ok());
+}
+
 TEST_F(CoordCluster, StatusAndMetricsReportRaftState) {
   StartCluster(3);
   Host* leader = WaitLeader();
