@@ -103,6 +103,7 @@ class CoordCluster : public ::testing::Test {
     options.snapshot_every = snapshot_every_;
     options.snapshot_catchup_entries = 20;
     options.lease_check_interval = 100ms;
+    options.transfer_leadership_on_stop = transfer_on_stop_;
     if (founder) options.initial_cluster = seeds_;
     return options;
   }
@@ -171,6 +172,7 @@ class CoordCluster : public ::testing::Test {
   std::vector<std::unique_ptr<Host>> hosts_;
   std::vector<MemberSeed> seeds_;
   uint64_t snapshot_every_ = 10000;
+  bool transfer_on_stop_ = true;
 };
 
 TEST_F(CoordCluster, ElectsOneLeaderAndAllMembersAgreeOnIds) {
@@ -235,6 +237,7 @@ TEST_F(CoordCluster, KvErrorsComeBackWordForWordThroughForwarding) {
 }
 
 TEST_F(CoordCluster, LeaderFailoverKeepsEveryAcknowledgedWriteAndRestartCatchesUp) {
+  transfer_on_stop_ = false;  // a crash: no hand-over
   StartCluster(3);
   std::atomic<bool> stop{false};
   std::mutex mu;  // guards acknowledged and live
@@ -487,6 +490,22 @@ TEST_F(CoordCluster, WithoutQuorumRequestsFailWithinTheirDeadline) {
   EXPECT_FALSE(survivor->node->GetHealth().healthy);
   // Serializable reads are still served locally.
   EXPECT_TRUE(Get(*survivor->node, "lost", /*serializable=*/true).ok());
+}
+
+TEST_F(CoordCluster, StoppingTheLeaderHandsLeadershipOver) {
+  StartCluster(3);
+  Host* leader = WaitLeader();
+  ASSERT_TRUE(Put(*leader->node, "before", "1").ok());
+  uint64_t old_id = leader->node->member_id();
+  auto start = std::chrono::steady_clock::now();
+  leader->node->Stop();
+  leader->node.reset();
+  Host* next = WaitLeader();
+  ASSERT_NE(next, nullptr);
+  EXPECT_NE(next->node->member_id(), old_id);
+  // Well under an election timeout (200-400 ms here) plus a margin for a loaded machine.
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 1s);
+  EXPECT_TRUE(Put(*next->node, "after", "2").ok());
 }
 
 TEST_F(CoordCluster, StatusAndMetricsReportRaftState) {

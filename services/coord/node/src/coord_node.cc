@@ -122,6 +122,7 @@ class CoordNodeImpl {
   };
 
   // Opening.
+  void HandOffLeadership();
   Status PrepareIdentity(bool wal_is_fresh);
   Status CheckNotAlreadyMember();
   Status Recover(wal::Recovered& recovered);
@@ -345,8 +346,37 @@ void CoordNodeImpl::StartThreads() {
   });
 }
 
+// A leader that stops on purpose hands over first, so clients see no election timeout (rolling
+// restarts). Waits at most two election timeouts; a crash skips this, of course.
+void CoordNodeImpl::HandOffLeadership() {
+  if (!options_.transfer_leadership_on_stop || !metrics_.is_leader.load() || !loop_thread_.joinable()) return;
+  Post([this] {
+    if (stopping_ || raw_->role() != raft::Role::kLeader) return;
+    raft::NodeStatus status = raw_->GetStatus();
+    uint64_t best = raft::kNone, best_match = 0;
+    for (uint64_t id : conf_state_.voters()) {
+      auto progress = status.progress.find(id);
+      if (id == self_ || progress == status.progress.end() || !progress->second.recent_active) continue;
+      if (best == raft::kNone || progress->second.match > best_match) {
+        best = id;
+        best_match = progress->second.match;
+      }
+    }
+    if (best == raft::kNone) return;
+    log::Info("coord.transferring_leadership", "name", options_.name, "to", IdToHex(best));
+    raw_->TransferLeadership(best);
+    ScheduleReady();
+  });
+  auto deadline = std::chrono::steady_clock::now() + 2 * options_.tick_interval * options_.election_ticks;
+  while (metrics_.is_leader.load() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(options_.tick_interval / 5);
+  }
+}
+
 void CoordNodeImpl::StopAll() {
-  if (!opened_ || stopped_.exchange(true)) return;
+  if (!opened_ || stopped_.load()) return;
+  HandOffLeadership();
+  if (stopped_.exchange(true)) return;
   {
     std::lock_guard<std::mutex> lock(inbox_->mu);
     inbox_->impl = nullptr;

@@ -66,6 +66,9 @@ struct NodeOptions {
   // With static bootstrap and an empty data dir, ask the peers whether this member already ran
   // (and lost its data): refuse to start if so.
   bool check_rejoin = true;
+  // Stop() on the leader first transfers leadership to the most caught-up voter (waits at most two
+  // election timeouts), so a planned restart costs no election timeout.
+  bool transfer_leadership_on_stop = true;
   kv::KvOptions kv;
   env::Env* env = nullptr;         // default env::DefaultEnv()
   const Clock* clock = nullptr;    // default a RealClock; Now() for deadlines, WallNow() for now_ms
@@ -83,8 +86,9 @@ class CoordNode final : public CoordApi {
   CoordNode(const CoordNode&) = delete;
   CoordNode& operator=(const CoordNode&) = delete;
 
-  // Stops taking peer traffic, fails pending requests with Unavailable, joins the threads and
-  // closes the WAL. Idempotent. Must not be called from a CoordApi callback.
+  // Hands leadership over (see transfer_leadership_on_stop), stops taking peer traffic, fails
+  // pending requests with Unavailable, joins the threads and closes the WAL. Idempotent. Must not
+  // be called from a CoordApi callback.
   void Stop();
 
   // CoordApi.
