@@ -297,6 +297,7 @@ void BrickServer::Impl::Register(net::Server& server) {
   AddMutation("brick.Fallocate", &BrickStore::Fallocate);
   AddMutation("brick.Setxattr", &BrickStore::Setxattr);
   AddMutation("brick.Removexattr", &BrickStore::Removexattr);
+  AddMutation("brick.Forget", &BrickStore::Forget);
 
   std::weak_ptr<Impl> weak = weak_from_this();
   for (const auto& [method, op] : mutations_) {

@@ -696,7 +696,7 @@ pb::RemoveResponse BrickStore::Remove(const pb::RemoveRequest& request, Touched*
     if (request.directory()) {
       (void)unlinkat(dirs_fd_.get(), IndexPath(child.id).c_str(), 0);
       ForgetDir(child.id);
-    } else {
+    } else if (!request.keep_id()) {
       DropIndexIfUnlinked(child.id);
     }
     if (touched != nullptr) {
@@ -735,7 +735,7 @@ pb::RenameResponse BrickStore::Rename(const pb::RenameRequest& request, Touched*
       } else if (!exchanged && S_ISDIR(target.st.st_mode)) {
         (void)unlinkat(dirs_fd_.get(), IndexPath(target.id).c_str(), 0);
         ForgetDir(target.id);
-      } else if (!exchanged) {
+      } else if (!exchanged && !request.keep_replaced_id()) {
         DropIndexIfUnlinked(target.id);
       }
     }
@@ -865,6 +865,19 @@ pb::SetxattrResponse BrickStore::Setxattr(const pb::SetxattrRequest& request, To
   }
   if (err == 0 && touched != nullptr) touched->push_back(request.id());
   response.set_err(err);
+  return response;
+}
+
+pb::ForgetResponse BrickStore::Forget(const pb::ForgetRequest& request, Touched* touched) {
+  pb::ForgetResponse response;
+  if (request.id().size() != 16 || request.id() == kRootId) {
+    response.set_err(EINVAL);
+    return response;
+  }
+  std::lock_guard lock(namespace_mu_);
+  DropIndexIfUnlinked(request.id());
+  ForgetFile(request.id());
+  if (touched != nullptr) touched->push_back(request.id());
   return response;
 }
 

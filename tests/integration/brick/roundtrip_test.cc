@@ -283,7 +283,7 @@ TEST_F(RoundTripTest, RandomGarbageToEveryMethodGivesErrorsNotCrashes) {
   const char* methods[] = {"brick.Lookup", "brick.Getattr", "brick.Readdir", "brick.Readlink", "brick.Open",
                            "brick.Read", "brick.Release", "brick.Statfs", "brick.Getxattr", "brick.Listxattr",
                            "brick.Setattr", "brick.Create", "brick.Link", "brick.Remove", "brick.Rename",
-                           "brick.Write", "brick.Fsync", "brick.Fallocate", "brick.Setxattr", "brick.Removexattr",
+                           "brick.Write", "brick.Fsync", "brick.Fallocate", "brick.Setxattr", "brick.Removexattr", "brick.Forget",
                            "brick.Replicate", "brick.SetView", "brick.JournalList", "brick.JournalClear"};
   for (int round = 0; round < 20; ++round) {
     for (const char* method : methods) {
@@ -295,6 +295,35 @@ TEST_F(RoundTripTest, RandomGarbageToEveryMethodGivesErrorsNotCrashes) {
   }
   // Still serving.
   EXPECT_EQ(client_->Getattr(kRootId).err(), 0);
+}
+
+TEST_F(RoundTripTest, UnlinkedButOpenFileStaysAddressableUntilForget) {
+  // POSIX: an open file outlives its last name. The mount says so with keep_id, then Forget.
+  auto f = client_->Create(CreateOf(pb::CreateRequest::FILE, kRootId, "tmp", 0600));
+  ASSERT_EQ(f.err(), 0);
+  ASSERT_EQ(client_->Write(f.attr().id(), 0, "scratch").err(), 0);
+  pb::RemoveRequest remove;
+  remove.set_parent(kRootId);
+  remove.set_name("tmp");
+  remove.set_keep_id(true);
+  ASSERT_EQ(client_->CallSync<pb::RemoveResponse>("brick.Remove", remove).err(), 0);
+  EXPECT_EQ(client_->Lookup(kRootId, "tmp").err(), ENOENT);
+  auto attr = client_->Getattr(f.attr().id());
+  ASSERT_EQ(attr.err(), 0);
+  EXPECT_EQ(attr.attr().nlink(), 0u);
+  EXPECT_EQ(client_->Write(f.attr().id(), 7, "!").err(), 0);
+  EXPECT_EQ(client_->Read(f.attr().id(), 0, 100).data(), "scratch!");
+  pb::ForgetRequest forget;
+  forget.set_id(f.attr().id());
+  EXPECT_EQ(client_->CallSync<pb::ForgetResponse>("brick.Forget", forget).err(), 0);
+  EXPECT_EQ(client_->Getattr(f.attr().id()).err(), ESTALE);
+  // Forget of a file that still has a name changes nothing.
+  auto g = client_->Create(CreateOf(pb::CreateRequest::FILE, kRootId, "g", 0600));
+  forget.set_id(g.attr().id());
+  EXPECT_EQ(client_->CallSync<pb::ForgetResponse>("brick.Forget", forget).err(), 0);
+  EXPECT_EQ(client_->Getattr(g.attr().id()).err(), 0);
+  forget.set_id(kRootId);
+  EXPECT_EQ(client_->CallSync<pb::ForgetResponse>("brick.Forget", forget).err(), EINVAL);
 }
 
 }  // namespace

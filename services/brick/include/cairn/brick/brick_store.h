@@ -105,6 +105,7 @@ class BrickStore {
   pb::FallocateResponse Fallocate(const pb::FallocateRequest& request, Touched* touched);
   pb::SetxattrResponse Setxattr(const pb::SetxattrRequest& request, Touched* touched);
   pb::RemovexattrResponse Removexattr(const pb::RemovexattrRequest& request, Touched* touched);
+  pb::ForgetResponse Forget(const pb::ForgetRequest& request, Touched* touched);
 
   // A fresh random id (thread-safe).
   FileId NewId();
