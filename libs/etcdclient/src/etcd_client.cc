@@ -1,6 +1,7 @@
 #include "cairn/etcdclient/etcd_client.h"
 
 #include <algorithm>
+#include <thread>
 
 #include "cairn/etcdclient/etcdctl.h"
 #include "cairn/etcdclient/json.h"
@@ -79,14 +80,31 @@ cairn::Status EtcdClient::WithFailover(const std::function<cairn::Status(HttpCon
   return cairn::Status(last.code(), errors);
 }
 
+cairn::Status EtcdClient::WithRetry(Deadline deadline, const std::function<cairn::Status(HttpConnection&)>& attempt) {
+  auto pause = std::chrono::milliseconds(50);
+  while (true) {
+    server_unavailable_ = false;
+    cairn::Status status = WithFailover(attempt);
+    // Only a cluster that answered "unavailable" (an election under way: "leader changed", "no
+    // leader") is worth waiting for; endpoints that cannot be reached fail at once.
+    if (status.ok() || !server_unavailable_ || SteadyClock::now() + pause >= deadline) return status;
+    std::this_thread::sleep_for(pause);
+    pause = std::min(pause * 2, std::chrono::milliseconds(500));
+  }
+}
+
 cairn::Status EtcdClient::Call(const std::string& path, const google::protobuf::Message& request,
                                google::protobuf::Message* response) {
   std::string body = ToJson(request);
   Deadline deadline = After(options_.timeout);
-  return WithFailover([&](HttpConnection& connection) -> cairn::Status {
+  return WithRetry(deadline, [&](HttpConnection& connection) -> cairn::Status {
     Deadline connect_deadline = std::min(deadline, After(options_.connect_timeout));
     CAIRN_ASSIGN_OR_RETURN(HttpReply reply, connection.Post(path, body, connect_deadline, deadline));
-    if (reply.status != 200) return ReplyError(reply);
+    if (reply.status != 200) {
+      cairn::Status error = ReplyError(reply);
+      if (error.code() == StatusCode::kUnavailable) server_unavailable_ = true;
+      return error;
+    }
     // A streaming endpoint (keepalive) wraps its answer as {"result":...}.
     std::string_view text = Trim(reply.body);
     if (StartsWith(text, "{\"result\"") || StartsWith(text, "{\"error\"")) {

@@ -300,6 +300,46 @@ TEST_P(CliKvTest, DeadEndpointIsSkippedAndReported) {
       << none.err;
 }
 
+// The safe replacement order against etcd's real learner rules: add as learner, promote once in
+// sync (etcd refuses earlier), remove the old member (etcd refuses until the new one has been
+// connected for a while). The new member is started when clusterctl says so.
+TEST_P(CliKvTest, MemberReplaceAddsALearnerPromotesItAndRemovesTheOld) {
+  if (GetParam() != "etcd") GTEST_SKIP() << "a new clusterd joining needs a join token; covered by coord tests";
+  ASSERT_EQ(Ctl({"kv", "put", "r/k", "kept"}).exit_code, 0);
+  RunResult list = Ctl({"member", "list"});
+  std::string old_id = list.out.substr(list.out.find('\n') + 1, 16);
+  uint16_t client = FreePort(), peer = FreePort();
+  std::string client_url = "http://127.0.0.1:" + std::to_string(client);
+  std::string peer_url = "http://127.0.0.1:" + std::to_string(peer);
+  HostPort new_endpoint{"127.0.0.1", client};
+  std::string both = EndpointList() + "," + new_endpoint.ToString();
+  Subprocess replace(kClusterctl, {"member", "replace", old_id, "e2", "--peer-urls", peer_url, "--wait", "60s",
+                                   "--endpoints", both});
+  ASSERT_TRUE(replace.WaitForOutput("(state: existing)", milliseconds(10000))) << replace.out() << replace.err();
+  size_t at = replace.out().find("initial cluster ") + 16;
+  std::string initial = replace.out().substr(at, replace.out().find(" (state", at) - at);
+  servers_.push_back(std::make_unique<Subprocess>(
+      kEtcd, std::vector<std::string>{"--name", "e2", "--data-dir", dir_ + "/etcd2", "--listen-client-urls",
+                                      client_url, "--advertise-client-urls", client_url, "--listen-peer-urls",
+                                      peer_url, "--initial-advertise-peer-urls", peer_url, "--initial-cluster",
+                                      initial, "--initial-cluster-state", "existing"}));
+  ASSERT_EQ(replace.WaitForExit(milliseconds(60000)), 0) << replace.out() << replace.err();
+  EXPECT_NE(replace.out().find("2/3 promoted"), std::string::npos) << replace.out();
+  EXPECT_NE(replace.out().find("3/3 removed old member " + old_id), std::string::npos) << replace.out();
+
+  RunResult after = RunProcess(kClusterctl, {"member", "list", "--endpoints", new_endpoint.ToString()});
+  EXPECT_EQ(after.out.find(old_id), std::string::npos) << after.out;
+  EXPECT_NE(after.out.find("e2"), std::string::npos) << after.out;
+  EXPECT_NE(after.out.find("false"), std::string::npos) << after.out;  // a voter now
+  RunResult get = RunProcess(kClusterctl, {"kv", "get", "r/k", "--endpoints", new_endpoint.ToString()});
+  EXPECT_EQ(get.out, "r/k\nkept\n") << get.err;
+
+  RunResult unknown = RunProcess(kClusterctl, {"member", "replace", "1234", "e3", "--peer-urls", "http://127.0.0.1:1",
+                                               "--endpoints", new_endpoint.ToString()});
+  EXPECT_EQ(unknown.exit_code, 1);
+  EXPECT_NE(unknown.err.find("no member 1234"), std::string::npos) << unknown.err;
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, CliKvTest, ::testing::Values("etcd", "cairn"),
                          [](const ::testing::TestParamInfo<std::string>& info) { return info.param; });
 

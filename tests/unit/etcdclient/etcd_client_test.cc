@@ -108,6 +108,30 @@ TEST(EtcdClientTest, AnUnavailableServerAnswerMovesToTheNextEndpoint) {
   EXPECT_EQ(response->header().revision(), 9);
 }
 
+TEST(EtcdClientTest, AnElectionIsWaitedOutWithinTheDeadline) {
+  std::atomic<int> calls{0};
+  FakeGateway electing([&calls](const SeenRequest&) {
+    if (++calls <= 2) {
+      return Json(R"({"error":"etcdserver: leader changed","code":14,"message":"etcdserver: leader changed"})", 503);
+    }
+    return Json(R"({"header":{"revision":"3"}})");
+  });
+  EtcdClient client({electing.endpoint(), {"127.0.0.1", DeadPort()}}, Quick());
+  auto response = client.Put(etcd::PutRequest());
+  ASSERT_TRUE(response.ok()) << response.status().message();
+  EXPECT_EQ(calls.load(), 3);
+
+  FakeGateway never([](const SeenRequest&) {
+    return Json(R"({"error":"etcdserver: no leader","code":14,"message":"etcdserver: no leader"})", 503);
+  });
+  EtcdClient impatient({never.endpoint()}, Quick(milliseconds(400)));
+  auto start = std::chrono::steady_clock::now();
+  auto failed = impatient.Put(etcd::PutRequest());
+  EXPECT_LT(std::chrono::steady_clock::now() - start, milliseconds(1500));
+  ASSERT_FALSE(failed.ok());
+  EXPECT_EQ(failed.status().message(), never.endpoint().ToString() + ": etcdserver: no leader");
+}
+
 TEST(EtcdClientTest, AHangingServerHitsTheDeadline) {
   FakeGateway server([](const SeenRequest&) {
     FakeReply reply;

@@ -17,7 +17,10 @@
 // 127.0.0.1:22379: timed out (waiting for the response)", with the code of the last failure.
 // A server's error answer (etcd error JSON, e.g. "etcdserver: requested lease not found") is
 // returned at once as a Status with etcd's message and a code mapped from its gRPC code; it is not
-// retried elsewhere.
+// retried elsewhere. The exception is Unavailable ("etcdserver: leader changed", "no leader"): the
+// next endpoint is tried, and when every endpoint failed and one of them said Unavailable, the
+// whole round is repeated after a pause until the deadline (elections are short). Unreachable
+// endpoints alone fail at once.
 //
 // Deadlines: every call finishes within options.timeout (DeadlineExceeded otherwise); a single
 // endpoint's connection attempt gets at most options.connect_timeout of it, so a dead endpoint
@@ -112,6 +115,10 @@ class EtcdClient {
   // Runs attempt on each endpoint in turn, starting from the sticky one, until one does not fail
   // with a transport error. Returns the joined per-endpoint errors when all do.
   cairn::Status WithFailover(const std::function<cairn::Status(internal::HttpConnection&)>& attempt);
+  // WithFailover, repeated with a growing pause (50 ms .. 500 ms) while some endpoint answered
+  // Unavailable (an election), until deadline.
+  cairn::Status WithRetry(std::chrono::steady_clock::time_point deadline,
+                          const std::function<cairn::Status(internal::HttpConnection&)>& attempt);
   internal::HttpConnection& ConnectionTo(size_t index);
   cairn::Status WatchOnce(const etcd::WatchCreateRequest& request, const WatchCallback& callback,
                           std::chrono::steady_clock::time_point end, bool* started, int64_t* next_revision);
@@ -120,6 +127,7 @@ class EtcdClient {
   ClientOptions options_;
   std::vector<std::unique_ptr<internal::HttpConnection>> connections_;  // one per endpoint, lazily opened
   size_t current_ = 0;  // the endpoint that answered last
+  bool server_unavailable_ = false;  // set by an attempt when a server answered Unavailable
 };
 
 // True for the failures that make a call move to the next endpoint.
