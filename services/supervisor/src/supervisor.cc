@@ -34,12 +34,13 @@ Status Supervisor::Start() {
 // Listens on peer_address. Services register their methods on peer_server_ as they land (Raft
 // messages, brick replication); until then peers can connect and get "unknown method" answers.
 Status Supervisor::StartPeerListener() {
-  peer_server_ = std::make_unique<net::Server>(io_, net::ServerOptions{.address = config_.peer_address.ToString()});
+  peer_server_ = std::make_unique<net::Server>(peer_io_, net::ServerOptions{.address = config_.peer_address.ToString()});
   Status started = peer_server_->Start();
   if (!started.ok()) {
     peer_server_.reset();
     return started.WithContext("peer listener on " + config_.peer_address.ToString());
   }
+  peer_thread_ = std::thread([this] { peer_io_.run(); });
   return Status::Ok();
 }
 
@@ -93,6 +94,9 @@ void Supervisor::StopServices() {
   if (gateway_) gateway_->Stop();
   if (coord_node_) coord_node_->Stop();
   if (peer_server_) peer_server_->Stop();
+  peer_work_.reset();
+  peer_io_.stop();  // the server is stopped; nothing queued there matters any more
+  if (peer_thread_.joinable()) peer_thread_.join();
 }
 
 HostPort Supervisor::peer_listen_address() const {

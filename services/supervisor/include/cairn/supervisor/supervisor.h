@@ -4,10 +4,15 @@
 // as they land.
 //
 // Threading: Start() and Stop() are called from one thread (clusterd's main thread, or an
-// io_context handler); the services themselves run on the io_context the caller runs.
+// io_context handler); the services themselves run on the io_context the caller runs, except the
+// peer listener, which has its own io_context and thread so that peer (Raft) traffic is never
+// queued behind client requests, nor blocked while Stop() runs on the caller's io thread.
 #pragma once
 
 #include <memory>
+#include <thread>
+
+#include <boost/asio/executor_work_guard.hpp>
 
 #include <boost/asio/io_context.hpp>
 
@@ -56,6 +61,9 @@ class Supervisor {
   boost::asio::io_context& io_;
   config::NodeConfig config_;
   DataDirLock data_dir_lock_;
+  boost::asio::io_context peer_io_;  // declared before peer_server_: the server dies first
+  boost::asio::executor_work_guard<boost::asio::io_context::executor_type> peer_work_{peer_io_.get_executor()};
+  std::thread peer_thread_;
   std::unique_ptr<net::Server> peer_server_;  // Raft and replication traffic from other nodes
   // The node outlives the gateway's connections: it is stopped in Stop() (later calls fail fast
   // with Unavailable) and destroyed only with the Supervisor.
