@@ -52,6 +52,7 @@ for t in $TARGETS; do
   esac
 done
 
+case " $TARGETS " in *" cairn "*) echo "# unionmount: $UNIONMOUNT" >&2 ;; esac
 mkdir -p "$WORK"
 MOUNTS=()   # every mount point we created, unmounted in the trap (last first)
 cleanup() {
