@@ -123,6 +123,24 @@ class CliKvTest : public ::testing::TestWithParam<std::string> {
       }
       ASSERT_TRUE(last.ok()) << "store at " << endpoint.ToString() << " never served: " << last.message();
     }
+    WaitUntilAllPublished(deadline);
+  }
+
+  // A member publishes its client URL through the log shortly after it first sees a leader (etcd does
+  // the same), so serving writes does not yet mean every member's URL is in `member list`.
+  void WaitUntilAllPublished(std::chrono::steady_clock::time_point deadline) {
+    etcdclient::EtcdClient client(endpoints_, {.timeout = seconds(2), .connect_timeout = milliseconds(200)});
+    size_t published = 0;
+    while (std::chrono::steady_clock::now() < deadline) {
+      auto list = client.MemberList();
+      published = 0;
+      if (list.ok()) {
+        for (const etcd::Member& member : list->members()) published += member.clienturls_size() > 0 ? 1 : 0;
+      }
+      if (published == endpoints_.size()) return;
+      std::this_thread::sleep_for(milliseconds(100));  // polling a condition, with the deadline above
+    }
+    FAIL() << "only " << published << " of " << endpoints_.size() << " members published their client URL";
   }
 
   std::string EndpointList() const {
