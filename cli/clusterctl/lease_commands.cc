@@ -7,6 +7,7 @@
 #include "cairn/etcdclient/etcd_client.h"
 #include "cairn/etcdclient/etcdctl.h"
 #include "commands.h"
+#include "store_client.h"
 
 namespace cairn::clusterctl {
 namespace {
@@ -14,30 +15,6 @@ namespace {
 using etcdclient::EtcdClient;
 using etcdclient::EtcdctlJson;
 using etcdclient::HexId;
-
-Result<std::unique_ptr<EtcdClient>> MakeClient(const Context& context) {
-  CAIRN_ASSIGN_OR_RETURN(std::vector<HostPort> endpoints, context.globals.EndpointList());
-  etcdclient::ClientOptions options;
-  options.timeout = context.globals.TimeoutDuration();
-  options.connect_timeout = std::min<std::chrono::nanoseconds>(options.timeout, std::chrono::seconds(1));
-  return std::make_unique<EtcdClient>(std::move(endpoints), options);
-}
-
-int Fail(const Context& context, const std::string& verb, const Status& status) {
-  *context.err << "clusterctl " << verb << ": " << status.message() << "\n";
-  return status.code() == StatusCode::kInvalidArgument ? kExitUsage : kExitFailed;
-}
-
-bool JsonOutput(const Context& context) { return context.globals.output_format() != OutputFormat::kTable; }
-
-// Runs call(client) with a client for the global endpoints, printing failures as `verb: error`.
-template <typename Call>
-int WithClient(Context& context, const std::string& verb, Call call) {
-  auto client = MakeClient(context);
-  if (!client.ok()) return Fail(context, verb, client.status());
-  Status status = call(**client);
-  return status.ok() ? kExitOk : Fail(context, verb, status);
-}
 
 int RunGrant(Context& context, int64_t ttl) {
   return WithClient(context, "lease grant", [&](EtcdClient& client) -> Status {

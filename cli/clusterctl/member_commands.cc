@@ -13,6 +13,7 @@
 #include "cairn/etcdclient/etcd_client.h"
 #include "cairn/etcdclient/etcdctl.h"
 #include "commands.h"
+#include "store_client.h"
 
 namespace cairn::clusterctl {
 namespace {
@@ -21,29 +22,6 @@ using etcdclient::EtcdClient;
 using etcdclient::EtcdctlJson;
 using etcdclient::HexId;
 using SteadyClock = std::chrono::steady_clock;
-
-Result<std::unique_ptr<EtcdClient>> MakeClient(const Context& context) {
-  CAIRN_ASSIGN_OR_RETURN(std::vector<HostPort> endpoints, context.globals.EndpointList());
-  etcdclient::ClientOptions options;
-  options.timeout = context.globals.TimeoutDuration();
-  options.connect_timeout = std::min<std::chrono::nanoseconds>(options.timeout, std::chrono::seconds(1));
-  return std::make_unique<EtcdClient>(std::move(endpoints), options);
-}
-
-int Fail(const Context& context, const std::string& verb, const Status& status) {
-  *context.err << "clusterctl " << verb << ": " << status.message() << "\n";
-  return status.code() == StatusCode::kInvalidArgument ? kExitUsage : kExitFailed;
-}
-
-bool JsonOutput(const Context& context) { return context.globals.output_format() != OutputFormat::kTable; }
-
-template <typename Call>
-int WithClient(Context& context, const std::string& verb, Call call) {
-  auto client = MakeClient(context);
-  if (!client.ok()) return Fail(context, verb, client.status());
-  Status status = call(**client);
-  return status.ok() ? kExitOk : Fail(context, verb, status);
-}
 
 std::string Join(const google::protobuf::RepeatedPtrField<std::string>& items) {
   std::string joined;
