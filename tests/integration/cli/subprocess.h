@@ -6,7 +6,9 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <cstdint>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace cairn::test_support {
@@ -56,5 +58,20 @@ struct RunResult {
 };
 RunResult RunProcess(const std::string& path, const std::vector<std::string>& args,
               const std::vector<std::string>& extra_env = {});
+
+// A 127.0.0.1 port nobody listens on right now (bound to 0, read back, released). Another process
+// may still take it before the caller binds it; the callers' deadlines turn that into a clear failure.
+uint16_t FreePort();
+
+// Polls condition every 20 ms until it holds or limit passes; returns its last value.
+template <typename Fn>
+bool WaitFor(Fn&& condition, std::chrono::milliseconds limit) {
+  auto deadline = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (condition()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return condition();
+}
 
 }  // namespace cairn::test_support

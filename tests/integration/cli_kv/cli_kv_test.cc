@@ -31,20 +31,6 @@ const std::string kClusterctl = CLUSTERCTL_PATH;
 const std::string kClusterd = CLUSTERD_PATH;
 const std::string kEtcd = "/usr/bin/etcd";
 
-// A port nobody listens on right now (bound to 0, read back, released).
-uint16_t FreePort() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  address.sin_port = 0;
-  ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address);
-  socklen_t length = sizeof address;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
-  ::close(fd);
-  return ntohs(address.sin_port);
-}
-
 // CAIRN_KV_BACKEND=etcd or =cairn runs only that backend's cases.
 bool BackendSelected(const std::string& backend) {
   const char* only = std::getenv("CAIRN_KV_BACKEND");

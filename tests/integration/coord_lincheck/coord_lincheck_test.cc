@@ -38,29 +38,15 @@ using etcdclient::ClientOptions;
 using etcdclient::EtcdClient;
 using lincheck::Operation;
 using lincheck::OpKind;
+using test_support::FreePort;
 using test_support::Subprocess;
+using test_support::WaitFor;
 using tcp = boost::asio::ip::tcp;
 
 constexpr int kNodes = 3;
 constexpr int kClients = 5;
 constexpr int kKeys = 40;
 constexpr auto kLoadTime = 9s;
-
-int FreePort() {
-  boost::asio::io_context io;
-  tcp::acceptor acceptor(io, tcp::endpoint(boost::asio::ip::make_address("127.0.0.1"), 0));
-  return acceptor.local_endpoint().port();
-}
-
-template <typename Fn>
-bool WaitFor(Fn&& condition, std::chrono::milliseconds limit) {
-  auto deadline = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (condition()) return true;
-    std::this_thread::sleep_for(20ms);
-  }
-  return condition();
-}
 
 std::string KeyName(int k) { return "lin/k" + std::to_string(k); }
 

@@ -18,7 +18,9 @@ namespace cairn {
 namespace {
 
 using namespace std::chrono_literals;
+using test_support::FreePort;
 using test_support::Subprocess;
+using test_support::WaitFor;
 namespace beast = boost::beast;
 namespace http = beast::http;
 using tcp = boost::asio::ip::tcp;
@@ -46,22 +48,6 @@ Reply Post(int port, const std::string& target, const std::string& body) {
   http::read(socket, buffer, response, error);
   if (error) return {};
   return {static_cast<int>(response.result_int()), response.body()};
-}
-
-int FreePort() {
-  boost::asio::io_context io;
-  tcp::acceptor acceptor(io, tcp::endpoint(boost::asio::ip::make_address("127.0.0.1"), 0));
-  return acceptor.local_endpoint().port();
-}
-
-template <typename Fn>
-bool WaitFor(Fn&& condition, std::chrono::milliseconds limit) {
-  auto deadline = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (condition()) return true;
-    std::this_thread::sleep_for(20ms);
-  }
-  return condition();
 }
 
 // "key" field of JSON text, crude but enough for the fixed shapes of etcd's answers.
