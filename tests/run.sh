@@ -26,14 +26,39 @@ ctest_args=(--output-on-failure -j "$JOBS" --no-tests=error)
 if [[ -n "${CAIRN_TEST_REGEX:-}" ]]; then ctest_args+=(-R "$CAIRN_TEST_REGEX"); fi
 
 status=0
+failed=()
 section() { printf '\n===== %s =====\n' "$*"; }
+# The assertion lines and the last lines of test number $2's output in ctest's log $1.
+failure_lines() {
+  awk -v num="$2" '
+    $0 ~ "^" num "/[0-9]+ Testing: " { on = 1; n = 0; next }
+    on && /<end of output>/ { for (i = (n > 6 ? n - 6 : 0); i < n; i++) if (!(i in shown)) print "      " tail[i]; exit }
+    on { tail[n] = $0; if ($0 ~ /Failure|Expected|Which is|Value of|Actual|rror|imeout|Sanitizer/ && kept < 12) { print "      " $0; shown[n] = 1; kept++ } n++ }
+  ' "$1" 2>/dev/null
+}
+# CI shows only the tail of this script's output, so each pass's failed tests are collected and
+# named again at the very end.
+run_ctest() {
+  local dir=$1; shift
+  rm -f "$dir/Testing/Temporary/LastTestsFailed.log"
+  (cd "$dir" && ctest "${ctest_args[@]}" "$@") && return 0
+  if [[ -f "$dir/Testing/Temporary/LastTestsFailed.log" ]]; then
+    while IFS= read -r line; do
+      failed+=("$dir: ${line#*:}")
+      failed+=("$(failure_lines "$dir/Testing/Temporary/LastTest.log" "${line%%:*}")")
+    done <"$dir/Testing/Temporary/LastTestsFailed.log"
+  else
+    failed+=("$dir: ctest failed before running tests")
+  fi
+  return 1
+}
 
 section "build (RelWithDebInfo, warnings as errors)"
 cmake -S . -B build -G Ninja -DCAIRN_WERROR=ON >/dev/null
 cmake --build build -j "$JOBS"
 
 section "tests: all labels"
-(cd build && ctest "${ctest_args[@]}") || status=1
+run_ctest build || status=1
 
 if [[ -z "${CAIRN_SKIP_ASAN:-}" ]]; then
   section "build (ASan+UBSan)"
@@ -43,17 +68,18 @@ if [[ -z "${CAIRN_SKIP_ASAN:-}" ]]; then
   section "tests under ASan+UBSan: unit and sim"
   export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1
   export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-  (cd build-asan && ctest "${ctest_args[@]}" -L 'unit|sim') || status=1
+  run_ctest build-asan -L 'unit|sim' || status=1
 fi
 
 if [[ -z "${CAIRN_SKIP_FUZZ:-}" && -x tests/fuzz/run.sh ]]; then
   section "fuzz: frame decoder"
-  bash tests/fuzz/run.sh || status=1
+  bash tests/fuzz/run.sh || { status=1; failed+=("fuzz: frame_decoder_fuzz (see its output above)"); }
 fi
 
 if ((status == 0)); then
   section "all tests passed"
 else
   section "FAILED: see the output above"
+  printf '  %s\n' "${failed[@]}"
 fi
 exit $status

@@ -32,6 +32,13 @@ printf '\x00\x00\x00\x00\x0b\x08\x01\x10\x03\x1a\x01m\x22\x02hi\x00\x00\x00\x07\
 
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-"$BUILD/bin/frame_decoder_fuzz" -max_total_time="$SECONDS_TO_RUN" -max_len=4096 -timeout=10 \
-  -print_final_stats=1 -artifact_prefix="$BUILD/fuzz-crash-" "$CORPUS"
+# libFuzzer prints a line per new input; that goes to a log, shown only when it found something.
+LOG="$BUILD/fuzz.log"
+if ! "$BUILD/bin/frame_decoder_fuzz" -max_total_time="$SECONDS_TO_RUN" -max_len=4096 -timeout=10 \
+  -print_final_stats=1 -artifact_prefix="$BUILD/fuzz-crash-" "$CORPUS" >"$LOG" 2>&1; then
+  tail -n 80 "$LOG"
+  echo "fuzz: frame_decoder_fuzz failed; full output in $LOG, crash input in $BUILD/fuzz-crash-*" >&2
+  exit 1
+fi
+grep -E '^stat::(number_of_executed_units|peak_rss_mb)' "$LOG" || true
 echo "fuzz: frame_decoder_fuzz ran ${SECONDS_TO_RUN}s without a crash"
