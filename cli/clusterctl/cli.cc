@@ -49,6 +49,9 @@ void AddAllCommands(CLI::App& root, Context& context) {
   AddLeaseCommands(root, context);
   AddMemberCommands(root, context);
   AddUnionCommands(root, context);
+  AddVolumeCommands(root, context);
+  AddMountCommands(root, context);
+  AddSnapshotCommands(root, context);
 }
 
 }  // namespace

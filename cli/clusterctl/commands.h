@@ -11,5 +11,8 @@ void AddKvCommands(CLI::App& root, Context& context);      // kv_commands.cc
 void AddLeaseCommands(CLI::App& root, Context& context);   // lease_commands.cc
 void AddMemberCommands(CLI::App& root, Context& context);  // member_commands.cc (member, status)
 void AddUnionCommands(CLI::App& root, Context& context);   // union_commands.cc
+void AddVolumeCommands(CLI::App& root, Context& context);  // volume_commands.cc
+void AddMountCommands(CLI::App& root, Context& context);   // mount_commands.cc (mount, umount)
+void AddSnapshotCommands(CLI::App& root, Context& context);  // snapshot_commands.cc
 
 }  // namespace cairn::clusterctl

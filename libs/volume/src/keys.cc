@@ -25,6 +25,10 @@ std::string HealKey(std::string_view volume, std::string_view brick) {
   return VolumePrefix(volume) + "heal/" + std::string(brick);
 }
 
+std::string BrickAddressKey(std::string_view volume, std::string_view brick) {
+  return VolumePrefix(volume) + "bricks/" + std::string(brick);
+}
+
 std::string PrefixRangeEnd(std::string_view prefix) {
   std::string end(prefix);
   while (!end.empty()) {

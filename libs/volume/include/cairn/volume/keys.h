@@ -18,6 +18,9 @@ std::string SpecKey(std::string_view volume);                          // .../NA
 std::string SetKey(std::string_view volume, uint32_t set_id);          // .../NAME/sets/000003
 std::string PrimaryKey(std::string_view volume, uint32_t set_id);      // .../NAME/sets/000003/primary
 std::string HealKey(std::string_view volume, std::string_view brick);  // .../NAME/heal/host:/path
+// Where a started brick is served: value "ip:port", attached to the hosting clusterd's store lease,
+// so it disappears about a TTL after that host dies. brick: the brick id ("host:/path").
+std::string BrickAddressKey(std::string_view volume, std::string_view brick);  // .../NAME/bricks/host:/path
 // The range_end that makes a range request over `prefix` return every key starting with it.
 std::string PrefixRangeEnd(std::string_view prefix);
 
