@@ -52,6 +52,8 @@ void AddAllCommands(CLI::App& root, Context& context) {
   AddVolumeCommands(root, context);
   AddMountCommands(root, context);
   AddSnapshotCommands(root, context);
+  AddImageCommands(root, context);
+  AddContainerCommands(root, context);
 }
 
 }  // namespace

@@ -14,5 +14,7 @@ void AddUnionCommands(CLI::App& root, Context& context);   // union_commands.cc
 void AddVolumeCommands(CLI::App& root, Context& context);  // volume_commands.cc
 void AddMountCommands(CLI::App& root, Context& context);   // mount_commands.cc (mount, umount)
 void AddSnapshotCommands(CLI::App& root, Context& context);  // snapshot_commands.cc
+void AddImageCommands(CLI::App& root, Context& context);      // image_commands.cc
+void AddContainerCommands(CLI::App& root, Context& context);  // container_commands.cc
 
 }  // namespace cairn::clusterctl
