@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <deque>
 #include <fstream>
 #include <atomic>
 #include <mutex>
@@ -143,6 +144,19 @@ class BrickServer::Impl : public std::enable_shared_from_this<BrickServer::Impl>
   }
   std::vector<FileId> JournalIds(const std::string& replica) const;
   void ClearJournal(const std::string& replica, const std::vector<FileId>& ids);
+  void SetWriteDeadline(std::optional<TimePoint> deadline) {
+    std::lock_guard lock(view_mu_);
+    write_deadline_ = deadline;
+  }
+  void HoldMutations() {
+    std::lock_guard lock(view_mu_);
+    held_ = true;
+  }
+  void ResumeMutations();
+  BrickPosition Position() const {
+    std::lock_guard lock(view_mu_);
+    return position_;
+  }
   void Stop();
 
  private:
@@ -168,7 +182,18 @@ class BrickServer::Impl : public std::enable_shared_from_this<BrickServer::Impl>
   template <class Req, class Resp>
   void AddRead(net::Server& server, const std::string& method, Resp (BrickStore::*fn)(const Req&));
 
+  // A client mutation waiting while mutations are held.
+  struct HeldMutation {
+    std::string method;
+    std::string payload;
+    net::Responder responder;
+  };
+
   void OnClientMutation(const std::string& method, std::string payload, net::Responder responder);
+  void AdmitMutation(const std::string& method, std::string payload, net::Responder responder);  // on the strand
+  void RunMutation(const std::string& method, std::string payload, net::Responder responder);    // on the strand
+  void DrainHeld();                                                                              // on the strand
+  bool WriteDeadlinePassed() const;  // REQUIRES: view_mu_
   void OnReplicate(std::string payload, net::Responder responder);
   void Forward(const std::shared_ptr<Pending>& pending, const std::string& backup, const std::string& bytes);
   void OnBackupReply(const std::shared_ptr<Pending>& pending, const std::string& backup, Result<std::string> reply);
@@ -213,6 +238,10 @@ class BrickServer::Impl : public std::enable_shared_from_this<BrickServer::Impl>
   uint64_t stream_epoch_ = 0;                 // GUARDED_BY(view_mu_)
   uint64_t stream_sequence_ = 0;              // GUARDED_BY(view_mu_)
   uint64_t highest_epoch_seen_ = 0;           // GUARDED_BY(view_mu_)
+  BrickPosition position_;                    // GUARDED_BY(view_mu_): the last mutation applied
+  std::optional<TimePoint> write_deadline_;   // GUARDED_BY(view_mu_): the primary lease's end
+  bool held_ = false;                         // GUARDED_BY(view_mu_)
+  std::deque<HeldMutation> held_queue_;       // GUARDED_BY(view_mu_): arrival order
 
   mutable std::mutex journal_mu_;
   std::unordered_map<std::string, std::unordered_set<FileId>> journal_;  // GUARDED_BY(journal_mu_)
@@ -326,6 +355,15 @@ void BrickServer::Impl::Register(net::Server& server) {
     }
     responder.Respond(response.SerializeAsString());
   });
+  server.Handle("brick.Position", [weak](std::string, net::Responder responder) {
+    auto self = weak.lock();
+    if (!self) return responder.Respond(UnavailableError("brick stopped"));
+    BrickPosition position = self->Position();
+    pb::PositionResponse response;
+    response.set_epoch(position.epoch);
+    response.set_sequence(position.sequence);
+    responder.Respond(response.SerializeAsString());
+  });
   server.Handle("brick.JournalList", [weak](std::string payload, net::Responder responder) {
     auto self = weak.lock();
     if (!self) return responder.Respond(UnavailableError("brick stopped"));
@@ -362,6 +400,53 @@ void BrickServer::Impl::OnClientMutation(const std::string& method, std::string 
   // apply happen in the same order here as on every backup.
   boost::asio::post(strand_, [self = shared_from_this(), method, payload = std::move(payload),
                               responder = std::move(responder)]() mutable {
+    self->AdmitMutation(method, std::move(payload), std::move(responder));
+  });
+}
+
+void BrickServer::Impl::AdmitMutation(const std::string& method, std::string payload, net::Responder responder) {
+  {
+    std::lock_guard lock(view_mu_);
+    // Behind earlier held ones too, so a resume never reorders arrivals.
+    if (held_ || !held_queue_.empty()) {
+      held_queue_.push_back({method, std::move(payload), std::move(responder)});
+      return;
+    }
+  }
+  RunMutation(method, std::move(payload), std::move(responder));
+}
+
+void BrickServer::Impl::ResumeMutations() {
+  {
+    std::lock_guard lock(view_mu_);
+    if (!held_) return;
+    held_ = false;
+  }
+  boost::asio::post(strand_, [self = shared_from_this()] { self->DrainHeld(); });
+}
+
+void BrickServer::Impl::DrainHeld() {
+  for (;;) {
+    std::optional<HeldMutation> next;
+    {
+      std::lock_guard lock(view_mu_);
+      if (held_ || held_queue_.empty() || stopped_) return;
+      next.emplace(std::move(held_queue_.front()));
+      held_queue_.pop_front();
+    }
+    RunMutation(next->method, std::move(next->payload), std::move(next->responder));
+  }
+}
+
+bool BrickServer::Impl::WriteDeadlinePassed() const {
+  if (!write_deadline_) return false;
+  const Clock& clock = options_.clock != nullptr ? *options_.clock : RealClock::Instance();
+  return clock.Now() >= *write_deadline_;
+}
+
+void BrickServer::Impl::RunMutation(const std::string& method, std::string payload, net::Responder responder) {
+  {
+    auto self = shared_from_this();
     const MutationOp& op = self->mutations_.at(method);
     auto pending = std::make_shared<Pending>(std::move(responder));
     std::vector<std::string> targets;
@@ -372,6 +457,8 @@ void BrickServer::Impl::OnClientMutation(const std::string& method, std::string 
       const pb::ReplicaView& view = self->view_;
       bool replicated = view.epoch() != 0;
       if (replicated && view.primary() != view.self()) return pending->responder.Respond(ErrorPayload(ESTALE));
+      // The primary lease may have run out: the store may already have let another primary in.
+      if (self->WriteDeadlinePassed()) return pending->responder.Respond(ErrorPayload(ESTALE));
       uint64_t client_epoch = 0;
       if (int err = op.stamp(payload, view.epoch(), self->next_sequence_ + 1, &client_epoch, &stamp); err != 0) {
         return pending->responder.Respond(ErrorPayload(err));
@@ -381,6 +468,7 @@ void BrickServer::Impl::OnClientMutation(const std::string& method, std::string 
       }
       sequence = ++self->next_sequence_;
       pending->epoch = view.epoch();
+      self->position_ = {view.epoch(), sequence};
       for (const auto& backup : view.in_sync()) {
         if (backup == view.self()) continue;
         // A backup already failed in this epoch gets nothing more, and the answer still waits
@@ -421,7 +509,7 @@ void BrickServer::Impl::OnClientMutation(const std::string& method, std::string 
       pending->touched = std::move(touched);
     }
     self->FinishOne(pending);
-  });
+  }
 }
 
 void BrickServer::Impl::Forward(const std::shared_ptr<Pending>& pending, const std::string& backup,
@@ -756,6 +844,7 @@ void BrickServer::Impl::OnReplicate(std::string payload, net::Responder responde
       self->stream_primary_ = request.primary;
       self->stream_epoch_ = request.epoch;
       self->stream_sequence_ = request.sequence;
+      self->position_ = {request.epoch, request.sequence};
       self->highest_epoch_seen_ = std::max(self->highest_epoch_seen_, request.epoch);
     }
     int err = 0;
@@ -769,11 +858,14 @@ void BrickServer::Impl::Stop() {
   boost::asio::post(watchdog_.get_executor(), [self = shared_from_this()] { self->watchdog_.cancel(); });
   pool_.join();
   std::vector<std::shared_ptr<Pending>> parked;
+  std::deque<HeldMutation> held;
   {
     std::lock_guard lock(view_mu_);
     parked.swap(parked_);
+    held.swap(held_queue_);
   }
   for (auto& pending : parked) pending->responder.Respond(UnavailableError("brick stopped"));
+  for (auto& mutation : held) mutation.responder.Respond(UnavailableError("brick stopped"));
   std::lock_guard lock(clients_mu_);
   for (auto& [address, client] : clients_) client->Close();
 }
@@ -792,5 +884,9 @@ void BrickServer::ClearJournal(const std::string& replica, const std::vector<Fil
   impl_->ClearJournal(replica, ids);
 }
 void BrickServer::Stop() { impl_->Stop(); }
+void BrickServer::SetWriteDeadline(std::optional<TimePoint> deadline) { impl_->SetWriteDeadline(deadline); }
+void BrickServer::HoldMutations() { impl_->HoldMutations(); }
+void BrickServer::ResumeMutations() { impl_->ResumeMutations(); }
+BrickPosition BrickServer::Position() const { return impl_->Position(); }
 
 }  // namespace cairn::brick

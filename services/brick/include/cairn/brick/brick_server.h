@@ -26,6 +26,7 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -46,6 +47,15 @@ struct BrickServerOptions {
   // A mutation a failed backup missed waits this long for the owner's new view, then gets EIO.
   Duration view_change_timeout = std::chrono::seconds(10);
   std::function<void(const std::string& replica, const Status& why)> on_replica_failed;
+  // The clock SetWriteDeadline's time points come from (null: RealClock::Instance()).
+  const Clock* clock = nullptr;
+};
+
+// The last mutation a brick applied: the epoch it was stamped with, then its sequence within that
+// epoch's primary stream. Compare by epoch first (volume::ReplicaReport). In memory only.
+struct BrickPosition {
+  uint64_t epoch = 0;
+  uint64_t sequence = 0;
 };
 
 class BrickServer {
@@ -61,6 +71,23 @@ class BrickServer {
   // An equal epoch replaces the view (the owner repeating itself).
   Status SetView(const pb::ReplicaView& view);
   pb::ReplicaView view() const;
+
+  // The primary lease (docs/volumes.md): client mutations that reach the strand at or after
+  // `deadline` (now >= deadline on options.clock) are refused with ESTALE (not applied), so a
+  // primary whose store lease may have run out never writes, even if it slept (SIGSTOP) and has
+  // not heard of its successor. nullopt (the default): no deadline, for bricks without an owner.
+  void SetWriteDeadline(std::optional<TimePoint> deadline);
+
+  // Holds client mutations: those arriving after this call wait (unstamped, in order) until
+  // ResumeMutations. Mutations already stamped finish normally; Position() then no longer moves,
+  // which is what readmission needs (the primary's sequence is final while the txn commits).
+  // Replication from a primary (backup side) is never held. Both are idempotent.
+  void HoldMutations();
+  void ResumeMutations();
+
+  // The last mutation applied here (as primary: the last one stamped; as backup: the last one
+  // accepted from the stream). {0, 0} after a restart until something is applied.
+  BrickPosition Position() const;
 
   // The change journal: ids touched while `replica` was not receiving mutations.
   std::vector<FileId> JournalIds(const std::string& replica) const;
