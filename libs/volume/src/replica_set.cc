@@ -115,7 +115,7 @@ Result<Transition> DropBackup(std::string_view volume, const ReplicaSetRecord& c
 
 Result<Transition> TakeOverPrimary(std::string_view volume, const ReplicaSetRecord& current,
                                    const std::vector<ReplicaReport>& reachable, int64_t lease_id,
-                                   int64_t lease_ttl_ms) {
+                                   int64_t lease_ttl_ms, OthersAfterTakeOver others) {
   if (lease_id == 0 || lease_ttl_ms <= 0) {
     return InvalidArgumentError("a new primary needs a granted store lease (id and TTL)");
   }
@@ -127,6 +127,20 @@ Result<Transition> TakeOverPrimary(std::string_view volume, const ReplicaSetReco
   pb::ReplicaSetState next = NextEpoch(current.state);
   if (!current.state.primary().empty() && current.state.primary() != candidate->brick) {
     RemoveInSync(&next, current.state.primary());  // it may hold writes nobody acknowledged: heal it
+  }
+  if (others == OthersAfterTakeOver::kKeepOnlyMatching) {
+    auto matches = [&](const std::string& brick) {
+      if (brick == candidate->brick) return true;
+      for (const auto& report : reachable) {
+        if (report.brick == brick) {
+          return report.last_epoch == candidate->last_epoch && report.last_sequence == candidate->last_sequence;
+        }
+      }
+      return false;  // did not answer: it may be behind
+    };
+    auto* in_sync = next.mutable_in_sync();
+    in_sync->erase(std::remove_if(in_sync->begin(), in_sync->end(), [&](const std::string& b) { return !matches(b); }),
+                   in_sync->end());
   }
   next.set_primary(candidate->brick);
   next.set_primary_lease_id(lease_id);

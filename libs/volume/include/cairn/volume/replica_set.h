@@ -70,9 +70,17 @@ Result<Transition> DropBackup(std::string_view volume, const ReplicaSetRecord& c
 // of the last in-sync replica after EnterNoQuorum). The candidate is the reachable in-sync replica
 // with the highest (last_epoch, last_sequence) (ties: earlier in the in-sync list). The old primary leaves the
 // in-sync set unless it is the candidate. `lease_id` is a store lease the new primary was granted.
+//
+// `others`: what happens to the other in-sync replicas. kKeepOthers leaves them in the in-sync set
+// (the new primary must reconcile them). kKeepOnlyMatching keeps only those that reported exactly
+// the candidate's position: a replica that is behind (missed a mutation the old primary never
+// acknowledged), or that did not answer, leaves the in-sync set and is healed. This is what
+// clusterd uses, because the brick service does not reconcile backups to a new primary's log.
+enum class OthersAfterTakeOver { kKeepOthers, kKeepOnlyMatching };
 Result<Transition> TakeOverPrimary(std::string_view volume, const ReplicaSetRecord& current,
                                    const std::vector<ReplicaReport>& reachable, int64_t lease_id,
-                                   int64_t lease_ttl_ms);
+                                   int64_t lease_ttl_ms,
+                                   OthersAfterTakeOver others = OthersAfterTakeOver::kKeepOthers);
 
 // The volume's no-quorum policy once no in-sync replica is reachable and the primary lease is gone:
 // NO_QUORUM_EIO refuses all I/O; NO_QUORUM_READONLY serves stale reads from the reachable replica
