@@ -225,6 +225,27 @@ int BrickStore::ResolveDir(const FileId& id, SharedFd* out, int depth) {
   return 0;
 }
 
+int BrickStore::DirLocation(const FileId& id, FileId* parent, std::string* name) {
+  if (id.size() != 16 || id == kRootId) return EINVAL;
+  char text[4096];
+  ssize_t n = readlinkat(dirs_fd_.get(), IndexPath(id).c_str(), text, sizeof(text));
+  if (n < 0) {
+    if (errno != ENOENT) return errno;
+    struct stat st;
+    return fstatat(ids_fd_.get(), IndexPath(id).c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 ? ENOTDIR : ESTALE;
+  }
+  std::string_view entry(text, static_cast<size_t>(n));
+  if (entry.size() < 34 || entry[32] != '/') return EIO;
+  if (ParseHexId(entry.substr(0, 32), parent) != 0) return EIO;
+  name->assign(entry.substr(33));
+  return 0;
+}
+
+int BrickStore::Exists(const FileId& id) {
+  Object object;
+  return ResolveObject(id, &object);
+}
+
 int BrickStore::ResolveObject(const FileId& id, Object* out) {
   if (id.size() != 16) return EINVAL;
   int fd = OpenBeneath(ids_fd_.get(), IndexPath(id), O_PATH | O_NOFOLLOW);

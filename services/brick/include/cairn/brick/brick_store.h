@@ -110,6 +110,14 @@ class BrickStore {
   // A fresh random id (thread-safe).
   FileId NewId();
 
+  // For the heal runner (services/heal), which repairs this brick by id:
+  // Where the directory `id` currently is: its parent's id and its name, from the index.
+  // Errors (errno): EINVAL for a malformed id or the root (it has no parent), ENOTDIR for the
+  // id of a non-directory, ESTALE for an id this brick does not have, EIO for a corrupt index.
+  int DirLocation(const FileId& id, FileId* parent, std::string* name);
+  // Whether `id` names an object here (0), else the errno resolving it gave (ESTALE: not here).
+  int Exists(const FileId& id);
+
  private:
   // What a resolved id or (parent, name) refers to. fd: O_RDONLY for directories, O_PATH for
   // everything else.

@@ -66,13 +66,33 @@
 
 namespace cairn::heal {
 
+struct HealRunnerProgress {
+  volume::HealProgress job;  // the current (or last) round's HealJob progress: left, rate, ETA
+  uint64_t rounds = 0;       // rounds finished since construction
+  bool running = false;
+  bool full_scan = false;    // the current round walks the whole tree
+  bool ready_for_readmission = false;  // the last round was clean
+  // Work done since construction: files whose data the primary sent (compared), files whose data
+  // was written here (only differing 1 MiB blocks are written), bytes written, objects whose
+  // owner/mode/times/xattrs were fixed, entries created, removed (or parked).
+  uint64_t files_examined = 0;
+  uint64_t files_copied = 0;
+  uint64_t bytes_copied = 0;
+  uint64_t metadata_fixed = 0;
+  uint64_t entries_created = 0;
+  uint64_t entries_removed = 0;
+  std::string last_error;  // empty when the last round succeeded
+};
+
 struct HealRunnerOptions {
+  std::string brick_id;  // the checkpoints' `brick` ("host:/path"); empty: self_address
   uint32_t set_id = 0;  // written into checkpoints
   uint64_t epoch = 0;   // the replica-set epoch this heal runs in (checkpoints; 0: unknown)
   size_t window = 32;   // items healed in parallel (helper threads making synchronous calls)
   size_t batch = 512;   // ids per JournalClear and per checkpoint
   // Walk the primary's whole tree instead of trusting the journal (journal lost or overflowed).
-  // Applies to the next round that starts a new list; the owner clears it after a clean round.
+  // Applies to the next round that starts a new list; a finished full-scan round turns it off
+  // (later rounds follow the journal again).
   bool full_scan = false;
   Duration call_timeout = std::chrono::seconds(10);  // per call to the primary
   const Clock* clock = nullptr;                       // null: RealClock::Instance()
@@ -82,23 +102,9 @@ struct HealRunnerOptions {
   // first JournalClear of a round, after each batch and at the end; an error stops the round.
   std::function<Status(const ::cairn::proto::volume::HealCheckpoint&)> checkpoint;
   // Progress for display; may be called often.
-  std::function<void(const struct HealRunnerProgress&)> on_progress;
+  std::function<void(const HealRunnerProgress&)> on_progress;
 };
 
-struct HealRunnerProgress {
-  volume::HealProgress job;  // the current (or last) round's HealJob progress: left, rate, ETA
-  uint64_t rounds = 0;       // rounds finished since construction
-  bool running = false;
-  bool full_scan = false;    // the current round walks the whole tree
-  bool ready_for_readmission = false;  // the last round was clean
-  // Work done since construction: files whose data or metadata was written here, bytes written,
-  // entries created, removed (or parked).
-  uint64_t files_copied = 0;
-  uint64_t bytes_copied = 0;
-  uint64_t entries_created = 0;
-  uint64_t entries_removed = 0;
-  std::string last_error;  // empty when the last round succeeded
-};
 
 struct RoundResult {
   bool clean = false;   // nothing was left to heal: ready for readmission
