@@ -11,7 +11,7 @@ constexpr std::array<std::string_view, static_cast<size_t>(Endpoint::kCount)> kP
     "/v3/kv/compaction",    "/v3/watch",            "/v3/lease/grant",        "/v3/lease/revoke",
     "/v3/lease/keepalive",  "/v3/lease/timetolive", "/v3/lease/leases",       "/v3/cluster/member/list",
     "/v3/cluster/member/add", "/v3/cluster/member/remove", "/v3/cluster/member/promote",
-    "/v3/cluster/member/update", "/v3/maintenance/status", "/health", "/metrics", "/version", "other",
+    "/v3/cluster/member/update", "/v3/maintenance/status", "/v3/maintenance/snapshot", "/health", "/metrics", "/version", "other",
 };
 
 }  // namespace

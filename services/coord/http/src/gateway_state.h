@@ -23,7 +23,7 @@ enum class Endpoint : int {
   kRange, kPut, kDeleteRange, kTxn, kCompaction, kWatch,
   kLeaseGrant, kLeaseRevoke, kLeaseKeepAlive, kLeaseTimeToLive, kLeaseLeases,
   kMemberList, kMemberAdd, kMemberRemove, kMemberPromote, kMemberUpdate,
-  kStatus, kHealth, kMetrics, kVersion, kUnknown,
+  kStatus, kSnapshot, kHealth, kMetrics, kVersion, kUnknown,
   kCount,
 };
 

@@ -35,6 +35,9 @@ struct ErrorReply {
 // `status`; mvcc errors get etcd's "etcdserver: " prefix as its gRPC layer adds it.
 ErrorReply MapError(const Status& status);
 
+// Standard base64 with padding (what protobuf's JSON mapping uses for bytes).
+std::string Base64(std::string_view bytes);
+
 // {"error":MSG,"message":MSG,"code":N}, in etcd 3.4's field order.
 std::string ErrorBody(std::string_view message, int grpc_code);
 

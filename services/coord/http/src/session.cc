@@ -5,6 +5,8 @@
 #include <boost/asio/write.hpp>
 
 #include "cairn/common/logging.h"
+#include "cairn/coord/node/backup_file.h"
+#include "cairn/coord/node/snapshot_source.h"
 #include "json_codec.h"
 
 #ifndef CAIRN_VERSION
@@ -20,6 +22,9 @@ namespace http = beast::http;
 
 constexpr std::string_view kJson = "application/json";
 constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+// Raw backup bytes per {"result":...} line (etcd sends 32 KiB per message) and lines per HTTP chunk.
+constexpr size_t kSnapshotBlobBytes = 32 * 1024;
+constexpr size_t kSnapshotLinesPerChunk = 8;
 
 // etcd's gateway sends these CORS headers on every response.
 template <typename Fields>
@@ -139,6 +144,7 @@ void Session::Route() {
     case Endpoint::kMetrics: return ServeMetrics();
     case Endpoint::kVersion: return ServeVersion();
     case Endpoint::kWatch: return StartWatch();
+    case Endpoint::kSnapshot: return StartSnapshot();
     default: return RouteV3();
   }
 }
@@ -301,6 +307,76 @@ void Session::ServeVersion() {
   body.append("\",\"etcdcluster\":\"").append(log::JsonEscape(state_->options.etcd_cluster_version));
   body.append("\",\"cairn\":\"").append(CAIRN_VERSION).append("\"}");
   Send(http::status::ok, kJson);
+}
+
+// ---- snapshot ----
+
+void Session::StartSnapshot() {
+  etcd::StatusRequest empty;  // etcd's SnapshotRequest has no fields either: accept {} only
+  if (!DecodeRequest(&empty)) return;
+  auto* source = dynamic_cast<SnapshotSource*>(&state_->api);
+  if (source == nullptr) return ReplyError(UnimplementedError("this server cannot produce snapshots"));
+  auto executor = stream_.get_executor();
+  source->SaveBackup([self = shared_from_this(), executor](Result<std::string> backup) {
+    net::post(executor, [self, backup = std::move(backup)]() mutable { self->OnSnapshot(std::move(backup)); });
+  });
+}
+
+void Session::OnSnapshot(Result<std::string> backup) {
+  if (phase_ == Phase::kClosed) {
+    state_->metrics.RequestFinished(endpoint_, 499, std::chrono::steady_clock::now() - started_);
+    return;
+  }
+  if (!backup.ok()) return ReplyError(backup.status());
+  snapshot_data_ = std::move(*backup);
+  snapshot_sent_ = 0;
+  etcd::ResponseHeader header;
+  if (auto peek = PeekBackupHeader(snapshot_data_); peek.ok()) {
+    header.set_cluster_id(peek->cluster_id);
+    header.set_member_id(peek->member_id);
+    header.set_revision(peek->revision);
+    header.set_raft_term(peek->raft_term);
+  }
+  json::Encode(header, &snapshot_header_);
+  // A chunked stream like etcd's; the connection closes after it (the body length is not known
+  // to the client up front, and a backup is a rare, large request).
+  keep_alive_ = false;
+  phase_ = Phase::kWriting;
+  watch_head_ = std::make_unique<http::response<http::empty_body>>(http::status::ok, 11);
+  SetCommonHeaders(*watch_head_);
+  watch_head_->set(http::field::content_type, beast::string_view(kJson.data(), kJson.size()));
+  watch_head_->keep_alive(false);
+  watch_head_->chunked(true);
+  watch_serializer_ = std::make_unique<http::response_serializer<http::empty_body>>(*watch_head_);
+  state_->metrics.RequestFinished(endpoint_, 200, std::chrono::steady_clock::now() - started_);
+  stream_.expires_after(state_->options.write_timeout);
+  http::async_write_header(stream_, *watch_serializer_, [self = shared_from_this()](beast::error_code ec, size_t) {
+    self->OnSnapshotWritten(ec);
+  });
+}
+
+void Session::WriteSnapshotChunk() {
+  watch_writing_.clear();
+  for (size_t lines = 0; lines < kSnapshotLinesPerChunk && snapshot_sent_ < snapshot_data_.size(); ++lines) {
+    size_t take = std::min(kSnapshotBlobBytes, snapshot_data_.size() - snapshot_sent_);
+    std::string_view blob(snapshot_data_.data() + snapshot_sent_, take);
+    snapshot_sent_ += take;
+    watch_writing_.append("{\"result\":{\"header\":").append(snapshot_header_);
+    watch_writing_.append(",\"remaining_bytes\":\"").append(std::to_string(snapshot_data_.size() - snapshot_sent_));
+    watch_writing_.append("\",\"blob\":\"").append(json::Base64(blob)).append("\"}}\n");
+  }
+  stream_.expires_after(state_->options.write_timeout);
+  net::async_write(stream_, http::make_chunk(net::buffer(watch_writing_)),
+                   [self = shared_from_this()](beast::error_code ec, size_t) { self->OnSnapshotWritten(ec); });
+}
+
+void Session::OnSnapshotWritten(beast::error_code ec) {
+  if (phase_ == Phase::kClosed) return;
+  if (ec) return Close();
+  if (snapshot_sent_ < snapshot_data_.size()) return WriteSnapshotChunk();
+  snapshot_data_.clear();
+  snapshot_data_.shrink_to_fit();
+  WriteLastChunk();  // then closes
 }
 
 // ---- watch ----

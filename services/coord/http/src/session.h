@@ -60,6 +60,12 @@ class Session : public std::enable_shared_from_this<Session> {
   void ServeMetrics();
   void ServeVersion();
 
+  // /v3/maintenance/snapshot: the backup streamed as {"result":{...,"blob":...}} lines in chunks.
+  void StartSnapshot();
+  void OnSnapshot(Result<std::string> backup);
+  void WriteSnapshotChunk();
+  void OnSnapshotWritten(boost::beast::error_code ec);
+
   // Watch streaming.
   void StartWatch();
   void OnWatchHeadWritten(boost::beast::error_code ec);
@@ -98,6 +104,10 @@ class Session : public std::enable_shared_from_this<Session> {
   bool watch_write_active_ = false;
   bool watch_ending_ = false;
   std::array<char, 512> discard_{};
+
+  std::string snapshot_data_;     // the backup being streamed
+  size_t snapshot_sent_ = 0;      // bytes of it already encoded into chunks
+  std::string snapshot_header_;   // the "header" JSON object repeated in every line
 };
 
 }  // namespace cairn::coord

@@ -14,6 +14,7 @@
 
 #include "cairn/common/ids.h"
 #include "cairn/common/logging.h"
+#include "cairn/coord/node/backup_file.h"
 #include "cairn/coord/node/member_table.h"
 #include "cairn/coord/node/peer_transport.h"
 #include "cairn/coord/node/proposal_tracker.h"
@@ -114,6 +115,8 @@ class CoordNodeImpl {
   NodeMetrics metrics_;
 
   void Post(std::function<void()> task) { boost::asio::post(loop_io_, std::move(task)); }
+  // Loop thread: the applied state as a backup file.
+  std::string EncodeBackupNow();
 
  private:
   struct Inbox {  // what the peer server's handlers reach; cleared by StopAll
@@ -661,6 +664,35 @@ void CoordNodeImpl::MaybeSnapshot() {
   log::Info("coord.snapshot_saved", "name", options_.name, "index", index);
 }
 
+std::string CoordNodeImpl::EncodeBackupNow() {
+  proto::CoordSnapshot image;
+  image.set_format_version(1);
+  image.set_kv(kv_.Snapshot());
+  members_.SaveTo(&image);
+  *image.mutable_conf_state() = conf_state_;
+  image.set_cluster_id(cluster_id_);
+  BackupHeader header;
+  header.cluster_id = cluster_id_;
+  header.member_id = self_;
+  header.raft_index = applied_;
+  auto term = storage_.Term(applied_);
+  header.raft_term = term.ok() ? *term : raw_->term();
+  header.revision = kv_.revision();
+  header.compact_revision = kv_.compact_revision();
+  etcd::RangeRequest all;
+  all.set_key(std::string(1, '\0'));
+  all.set_range_end(std::string(1, '\0'));
+  all.set_count_only(true);
+  auto counted = kv_.Range(all);
+  header.key_count = counted.ok() ? static_cast<uint64_t>(counted->count()) : 0;
+  header.member_count = static_cast<uint64_t>(image.members_size());
+  header.created_unix_ms = WallMs();
+  std::string bytes = EncodeBackup(header, image.SerializeAsString());
+  log::Info("coord.backup_taken", "name", options_.name, "index", applied_, "revision", header.revision, "keys",
+            header.key_count, "bytes", bytes.size());
+  return bytes;
+}
+
 void CoordNodeImpl::UpdateMetrics() {
   metrics_.term.store(raw_->term());
   metrics_.commit_index.store(raw_->commit_index());
@@ -1189,6 +1221,14 @@ Health CoordNode::GetHealth() {
 }
 
 std::string CoordNode::Metrics() { return impl_->metrics_.Render(); }
+
+void CoordNode::SaveBackup(Done<std::string> done) {
+  CoordNodeImpl* impl = impl_.get();
+  impl->SubmitRead(true, std::chrono::seconds(5), [impl, done](cairn::Status status) {
+    if (!status.ok()) return done(status);
+    done(impl->EncodeBackupNow());
+  });
+}
 
 // ---------------------------------------------------------------------------------------------
 // Watch streams.

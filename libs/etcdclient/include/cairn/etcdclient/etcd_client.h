@@ -38,6 +38,7 @@
 
 #include "cairn/common/status.h"
 #include "cairn/common/strings.h"
+#include "cairn/coord/node/backup_file.h"
 #include "cairn/proto/etcd_rpc.pb.h"
 
 namespace cairn::etcdclient {
@@ -53,6 +54,16 @@ struct ClientOptions {
 
 // Called with each WatchResponse (including the "created" one); return false to stop watching.
 using WatchCallback = std::function<bool(const etcd::WatchResponse&)>;
+
+// What SnapshotSave wrote.
+struct SavedSnapshot {
+  HostPort endpoint;       // the member that produced it
+  uint64_t size_bytes = 0;
+  // A Cairn store backup (backup_file.h): its header, checked against its SHA-256 trailer.
+  // nullopt for another server's snapshot (etcd's bbolt file), which is saved unchecked.
+  std::optional<coord::BackupHeader> cairn;
+  std::string checksum;    // Cairn: the verified SHA-256 trailer; otherwise SHA-256 of the file
+};
 
 // What /health says: {"health":"true"} on etcd 3.4.
 struct HealthReply {
@@ -106,6 +117,16 @@ class EtcdClient {
   // second "created" response. A stream that cannot be restarted ends with that error.
   cairn::Status Watch(const etcd::WatchCreateRequest& request, const WatchCallback& callback,
                       std::optional<std::chrono::steady_clock::time_point> until = std::nullopt);
+
+  // etcdctl snapshot save: streams POST /v3/maintenance/snapshot from the first endpoint that
+  // answers into PATH.part, fsyncs it, checks it (complete: the stream's remaining_bytes reached 0;
+  // a Cairn backup: its checksum and format), renames it to `path` and fsyncs the directory. On any
+  // failure PATH.part is removed and `path` is untouched. options.timeout bounds the start (connect
+  // and response header); `transfer_limit` the whole transfer.
+  // Errors: those of the call (failover as above until a stream starts), Corruption (incomplete
+  // stream, damaged backup), I/O errors naming the file.
+  Result<SavedSnapshot> SnapshotSave(const std::string& path,
+                                     std::chrono::nanoseconds transfer_limit = std::chrono::minutes(10));
 
   // Any unary gateway call: POSTs request as JSON to path, parses the answer into *response.
   cairn::Status Call(const std::string& path, const google::protobuf::Message& request,

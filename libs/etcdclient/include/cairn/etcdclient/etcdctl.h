@@ -29,6 +29,9 @@ std::string PrefixRangeEnd(std::string_view prefix);
 std::string EtcdctlJson(const google::protobuf::Message& message);
 
 std::string Base64Encode(std::string_view bytes);
+// Standard base64 (padding optional). Errors: InvalidArgument for a character outside the alphabet
+// or a length that cannot be base64.
+Result<std::string> Base64Decode(std::string_view text);
 
 // Parses etcdctl's txn text (what `etcdctl txn` reads from stdin, one item per line):
 //   compares, an empty line, success requests, an empty line, failure requests.

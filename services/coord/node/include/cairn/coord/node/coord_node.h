@@ -34,6 +34,7 @@
 #include "cairn/coord/api.h"
 #include "cairn/coord/node/identity.h"
 #include "cairn/coord/node/metrics.h"
+#include "cairn/coord/node/snapshot_source.h"
 #include "cairn/env/env.h"
 #include "cairn/kv/state_machine.h"
 #include "cairn/net/server.h"
@@ -77,7 +78,7 @@ struct NodeOptions {
   uint64_t random_seed = 0;        // 0: derived from the member id
 };
 
-class CoordNode final : public CoordApi {
+class CoordNode final : public CoordApi, public SnapshotSource {
  public:
   // Opens (or creates) the data dir, recovers from snapshot + WAL, registers the peer methods on
   // `peer_server` (which must outlive the node's Stop) and starts the threads.
@@ -124,6 +125,11 @@ class CoordNode final : public CoordApi {
               Done<etcd::StatusResponse> done) override;
   Health GetHealth() override;
   std::string Metrics() override;
+
+  // SnapshotSource: a backup file (backup_file.h) of the applied state, taken on the loop thread
+  // at the applied index (serializable: works without a leader). The whole image is serialised in
+  // memory and the loop pauses while it is (as for the periodic snapshots).
+  void SaveBackup(Done<std::string> done) override;
 
   uint64_t member_id() const;
   uint64_t cluster_id() const;
