@@ -1,0 +1,87 @@
+// ContainerService: the container verbs for the containers of one host, with their records in the
+// store (/cairn/containers/NAME). clusterctl uses it directly for the host it runs on; clusterd's
+// supervisor can host the same object (and ContainerAgent below) for its host.
+//
+// Create claims the name in the store first (create-if-absent), then writes the LXC config and
+// mounts the union; any failure removes what was made (directory, mount, record). Remove stops
+// (with force), unmounts, destroys, then deletes the record.
+//
+// Threading: one thread at a time (Registry and LxcRuntime rules). Errors say what to do.
+#pragma once
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include "cairn/common/clock.h"
+#include "cairn/common/status.h"
+#include "cairn/containers/images.h"
+#include "cairn/containers/registry.h"
+#include "cairn/containers/runtime.h"
+#include "cairn/containers/tree.h"
+
+namespace cairn::containers {
+
+// $CAIRN_HOST, else the kernel's host name.
+std::string DefaultHostName();
+
+struct CreateOptions {
+  std::string name;
+  std::string image;
+  std::string host;                 // empty: this host
+  std::vector<std::string> binds;   // HOSTDIR:/path[:ro]
+  std::string network = "empty";    // "empty" or "veth:BRIDGE"
+};
+
+struct ContainerStatus {
+  ContainerRecord record;
+  bool local = false;           // on this host: the fields below were measured now
+  std::string live_state;       // LXC's state ("RUNNING", "STOPPED"), or "" when not local
+  bool rootfs_alive = false;    // the union under the root answers
+  TreeStats writable;           // sizes of the writable layer
+};
+
+class ContainerService {
+ public:
+  // All references must outlive the service. host is this host's name.
+  ContainerService(Registry& registry, ImageStore& images, LxcRuntime& runtime, std::string host,
+                   const Clock& clock);
+
+  // Errors: InvalidArgument (name, bind), AlreadyExists (name taken), NotFound (image or layer),
+  // FailedPrecondition (another host), Unavailable (unionmount or the store failed).
+  Result<ContainerRecord> Create(const CreateOptions& options, std::chrono::seconds timeout);
+  // Mounts the union again if it is gone (e.g. after a reboot), then starts through LXC.
+  Status Start(const std::string& name, std::chrono::seconds timeout);
+  // Halt, then kill after timeout.
+  Status Stop(const std::string& name, std::chrono::seconds timeout);
+  Result<ExecResult> Exec(const std::string& name, const std::vector<std::string>& argv);
+  Result<ContainerStatus> Show(const std::string& name);
+  Result<std::vector<ContainerStatus>> List();
+  // The container's console log (init and rcS output).
+  Result<std::string> Logs(const std::string& name);
+  // FailedPrecondition while running unless force (then it is stopped first).
+  Status Remove(const std::string& name, bool force, std::chrono::seconds timeout);
+
+  const std::string& host() const { return host_; }
+
+ private:
+  // The record of a container on this host. NotFound / FailedPrecondition (other host).
+  Result<ContainerRecord> LocalRecord(const std::string& name);
+  Status SaveState(ContainerRecord record, const std::string& state, const std::string& error);
+  ContainerSpec SpecOf(const ContainerRecord& record) const;
+  ContainerStatus Measure(const ContainerRecord& record);
+
+  Registry& registry_;
+  ImageStore& images_;
+  LxcRuntime& runtime_;
+  std::string host_;
+  const Clock& clock_;
+};
+
+// What the supervisor runs periodically for its host: containers recorded as running here whose
+// union died are stopped (LXC would keep reporting RUNNING) and recorded as failed with the reason;
+// containers that stopped by themselves are recorded as stopped. The writable layer is untouched.
+// Returns one line per change made ("c1: union process died; container stopped").
+Result<std::vector<std::string>> ReconcileHost(ContainerService& service, LxcRuntime& runtime, Registry& registry);
+
+}  // namespace cairn::containers
