@@ -30,6 +30,7 @@ ContainerSpec ContainerService::SpecOf(const ContainerRecord& record) const {
   ContainerSpec spec;
   spec.name = record.name();
   spec.layers.assign(record.layers().begin(), record.layers().end());
+  spec.read_only = record.read_only();
   return spec;
 }
 
@@ -50,11 +51,14 @@ Result<ContainerRecord> ContainerService::Create(const CreateOptions& options, s
     CAIRN_ASSIGN_OR_RETURN(BindMount bind, ParseBind(text));
     spec.binds.push_back(bind);
   }
-  CAIRN_ASSIGN_OR_RETURN(spec.layers, images_.LayerDirectories(options.image));
+  std::string image;
+  CAIRN_RETURN_IF_ERROR(ResolveLayers(options, &spec, &image));
   ContainerRecord record;
   record.set_name(options.name);
   record.set_host(host_);
-  record.set_image(options.image);
+  record.set_image(image);
+  record.set_rootfs_from(options.rootfs_from);
+  record.set_read_only(options.read_only);
   record.set_state("created");
   record.set_created_unix(UnixNow(clock_));
   record.set_container_dir(runtime_.ContainerDir(options.name));
@@ -74,6 +78,22 @@ Result<ContainerRecord> ContainerService::Create(const CreateOptions& options, s
     return made;
   }
   return record;
+}
+
+Status ContainerService::ResolveLayers(const CreateOptions& options, ContainerSpec* spec, std::string* image) {
+  spec->read_only = options.read_only;
+  if (options.rootfs_from.empty()) {
+    if (options.image.empty()) return InvalidArgumentError("give --image IMAGE (or --rootfs-from CONTAINER)");
+    *image = options.image;
+    CAIRN_ASSIGN_OR_RETURN(spec->layers, images_.LayerDirectories(options.image));
+    return Status::Ok();
+  }
+  if (!options.image.empty()) return InvalidArgumentError("give --image or --rootfs-from, not both");
+  CAIRN_ASSIGN_OR_RETURN(ContainerRecord base, LocalRecord(options.rootfs_from));
+  *image = base.image();
+  if (!base.read_only()) spec->layers.push_back(runtime_.UpperDir(base.name()));
+  spec->layers.insert(spec->layers.end(), base.layers().begin(), base.layers().end());
+  return Status::Ok();
 }
 
 Result<ContainerRecord> ContainerService::LocalRecord(const std::string& name) {
@@ -151,6 +171,12 @@ Result<std::string> ContainerService::Logs(const std::string& name) {
 
 Status ContainerService::Remove(const std::string& name, bool force, std::chrono::seconds timeout) {
   CAIRN_ASSIGN_OR_RETURN(ContainerRecord record, LocalRecord(name));
+  CAIRN_ASSIGN_OR_RETURN(std::vector<ContainerRecord> all, ListContainers(registry_));
+  for (const ContainerRecord& other : all) {
+    if (other.rootfs_from() == name) {
+      return FailedPreconditionError("container " + other.name() + " layers over " + name + "'s root; remove it first");
+    }
+  }
   Result<std::string> state = runtime_.State(name);
   if (state.ok() && *state != "STOPPED") {
     if (!force) return FailedPreconditionError("container " + name + " is " + *state + "; stop it first or use --force");

@@ -216,8 +216,8 @@ Status LxcRuntime::MountRootfs(const ContainerSpec& spec, std::chrono::seconds t
   if (RootfsAlive(spec.name)) return Status::Ok();
   std::string rootfs = RootfsDir(spec.name);
   umount2(rootfs.c_str(), MNT_DETACH);  // a dead union (ENOTCONN) or nothing: both fine
-  std::string dirs = UpperDir(spec.name) + "=rw";
-  for (const std::string& layer : spec.layers) dirs += ":" + layer + "=ro";
+  std::string dirs = spec.read_only ? "" : UpperDir(spec.name) + "=rw";
+  for (const std::string& layer : spec.layers) dirs += (dirs.empty() ? "" : ":") + layer + "=ro";
   // suid and dev: a container's root behaves like a normal root file system.
   CAIRN_ASSIGN_OR_RETURN(int code, RunAndWait({unionmount_, "-o", "dirs=" + dirs + ",suid,dev", rootfs}, timeout));
   if (code != 0) return UnavailableError("unionmount for " + rootfs + " failed (exit " + std::to_string(code) + ")");
@@ -309,6 +309,8 @@ Result<ExecResult> LxcRuntime::Exec(const std::string& name, const std::vector<s
   options.uid = static_cast<uid_t>(-1);
   options.gid = static_cast<gid_t>(-1);
   options.env_policy = LXC_ATTACH_CLEAR_ENV;
+  char root[] = "/";
+  options.initial_cwd = root;  // not the caller's directory, which the container does not have
   char path_env[] = "PATH=/bin:/sbin:/usr/bin:/usr/sbin";
   char home_env[] = "HOME=/root";
   char* extra_env[] = {path_env, home_env, nullptr};

@@ -31,6 +31,10 @@ struct CreateOptions {
   std::string host;                 // empty: this host
   std::vector<std::string> binds;   // HOSTDIR:/path[:ro]
   std::string network = "empty";    // "empty" or "veth:BRIDGE"
+  // Part D experiment 2: instead of an image, layer over container rootfs_from's root (its
+  // writable layer read-only, then its layers); image is then taken from that container.
+  std::string rootfs_from;
+  bool read_only = false;           // no writable layer of its own (writes fail with EROFS)
 };
 
 struct ContainerStatus {
@@ -59,7 +63,8 @@ class ContainerService {
   Result<std::vector<ContainerStatus>> List();
   // The container's console log (init and rcS output).
   Result<std::string> Logs(const std::string& name);
-  // FailedPrecondition while running unless force (then it is stopped first).
+  // FailedPrecondition while running unless force (then it is stopped first), or while another
+  // container layers over this one's root (--rootfs-from).
   Status Remove(const std::string& name, bool force, std::chrono::seconds timeout);
 
   const std::string& host() const { return host_; }
@@ -70,6 +75,8 @@ class ContainerService {
   Status SaveState(ContainerRecord record, const std::string& state, const std::string& error);
   ContainerSpec SpecOf(const ContainerRecord& record) const;
   ContainerStatus Measure(const ContainerRecord& record);
+  // The read-only layers for options: the image's, or those of the container it layers over.
+  Status ResolveLayers(const CreateOptions& options, ContainerSpec* spec, std::string* image);
 
   Registry& registry_;
   ImageStore& images_;

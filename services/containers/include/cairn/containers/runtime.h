@@ -49,6 +49,7 @@ struct ContainerSpec {
   std::vector<std::string> layers;  // image layer directories, top first (mounted read-only)
   std::vector<BindMount> binds;
   std::string network = "empty";    // lxc.net.0.type: "empty" (default) or "veth:BRIDGE"
+  bool read_only = false;           // mount the layers without the writable one (EROFS on writes)
 };
 
 // The LXC configuration for spec with the container directory dir (pure; unit tested).
