@@ -386,7 +386,12 @@ Result<RoundResult> HealRunner::Impl::RunRound() {
   }
   if (result.clean) {
     // Tell the owner (and through it `volume heal status`) that nothing is left.
-    auto empty = volume::HealJob::Start(*clock_, options_.brick_id, options_.set_id, options_.epoch, false, {});
+    uint64_t epoch;
+    {
+      std::lock_guard lock(mu_);
+      epoch = options_.epoch;
+    }
+    auto empty = volume::HealJob::Start(*clock_, options_.brick_id, options_.set_id, epoch, false, {});
     if (empty.ok()) CAIRN_RETURN_IF_ERROR(SaveCheckpoint(*empty));
   }
   log::Info("heal.round_done", "brick", options_.brick_id, "items", result.items, "clean", result.clean);

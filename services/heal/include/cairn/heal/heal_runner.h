@@ -44,8 +44,8 @@
 //
 // Threading: RunRound blocks and must not run on an io_context thread (it makes synchronous
 // calls through `io`, which another thread must run). One round at a time; progress() and Stop()
-// may be called from any thread. The callbacks run on RunRound's thread (or its helper threads,
-// one at a time) with no lock of the runner held.
+// may be called from any thread. The callbacks run on RunRound's thread with no lock of the
+// runner held. Items are healed on up to `window` helper threads that RunRound starts and joins.
 #pragma once
 
 #include <atomic>
@@ -123,13 +123,15 @@ class HealRunner {
 
   // One round (above). Errors: Unavailable (primary unreachable or timing out), IoError (a local
   // write failed: ENOSPC, EIO, ...), Aborted (Stop() was called), the checkpoint callback's
-  // error, Internal (the primary answered something inconsistent). The message names the item.
+  // error, Internal (items that failed 3 times: a race between items, an inconsistent answer).
+  // The message names the item (by id).
   Result<RoundResult> RunRound();
   // Rounds until one is clean, at most max_rounds. Ok: ready for readmission. Errors: as
   // RunRound, or ResourceExhausted when the primary kept changing files faster than they healed.
   Status HealUntilClean(int max_rounds = 20);
 
-  // Asks a running round to stop after the items in flight (RunRound returns Aborted).
+  // Asks a running round to stop after the items in flight (RunRound returns Aborted). Each
+  // RunRound starts unstopped, so a Stop() before a round begins is forgotten.
   void Stop();
   HealRunnerProgress progress() const;
 
