@@ -16,6 +16,7 @@ Status Supervisor::Start() {
   CAIRN_ASSIGN_OR_RETURN(data_dir_lock_, PrepareDataDir(config_.data_dir));
   Status listening = StartPeerListener();
   if (listening.ok()) listening = StartCoord();
+  if (listening.ok()) listening = StartVolumeAgent();
   if (!listening.ok()) {
     StopServices();
     data_dir_lock_.Release();
@@ -53,6 +54,9 @@ Status Supervisor::StartCoord() {
   options.data_dir = config_.data_dir;
   HostPort peer = config_.advertise_peer_address ? *config_.advertise_peer_address : peer_listen_address();
   options.peer_url = peer.ToString();
+  // Primary leases of replica sets are revoked when they run out; a dead primary's set waits for
+  // that, so check often (the default 500 ms would add up to half a second to every failover).
+  options.lease_check_interval = std::chrono::milliseconds(100);
   switch (config_.bootstrap_mode()) {
     case config::BootstrapMode::kStatic:
       for (const config::InitialMember& member : config_.initial_cluster) {
@@ -82,6 +86,22 @@ Status Supervisor::StartCoord() {
   return Status::Ok();
 }
 
+// The volume agent runs on the store it was given (the in-process node, no HTTP hop) and on the
+// caller's io_context; its bricks listen on the IP of peer_address.
+Status Supervisor::StartVolumeAgent() {
+#if CAIRN_HAVE_VOLUME_SERVICE
+  volume_service::VolumeAgentOptions options;
+  options.node_name = config_.name;
+  options.bind_host = config_.peer_address.host;
+  options.advertise_host = config_.AdvertisedPeerAddress().host;
+  options.state_dir = config_.data_dir + "/volume";
+  volume_agent_ = std::make_unique<volume_service::VolumeAgent>(io_, *coord_node_, std::move(options));
+  return volume_agent_->Start().WithContext("volume agent");
+#else
+  return Status::Ok();
+#endif
+}
+
 HostPort Supervisor::client_listen_address() const {
   HostPort address = config_.client_address;
   if (gateway_) address.port = gateway_->port();
@@ -89,8 +109,11 @@ HostPort Supervisor::client_listen_address() const {
 }
 
 void Supervisor::StopServices() {
-  // Reverse start order: no new HTTP requests, then the node (pending requests fail with
-  // Unavailable), then the peer listener.
+  // Reverse start order: the bricks, no new HTTP requests, then the node (pending requests fail
+  // with Unavailable), then the peer listener.
+#if CAIRN_HAVE_VOLUME_SERVICE
+  if (volume_agent_) volume_agent_->Stop();
+#endif
   if (gateway_) gateway_->Stop();
   if (coord_node_) coord_node_->Stop();
   if (peer_server_) peer_server_->Stop();

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -49,6 +50,34 @@ std::string VolumeOfSpecKey(const std::string& key) {
 }
 
 using SetName = std::pair<std::string, uint32_t>;  // volume, set id
+
+std::string Hex(std::string_view text) {
+  static const char kDigits[] = "0123456789abcdef";
+  std::string out;
+  for (unsigned char c : text) {
+    out.push_back(kDigits[c >> 4]);
+    out.push_back(kDigits[c & 15]);
+  }
+  return out;
+}
+
+// The port a brick had last time (0: none remembered).
+uint16_t RememberedPort(const std::string& state_dir, const std::string& brick) {
+  if (state_dir.empty()) return 0;
+  std::ifstream file(state_dir + "/ports/" + Hex(brick));
+  unsigned port = 0;
+  if (!(file >> port) || port > 65535) return 0;
+  return static_cast<uint16_t>(port);
+}
+
+void RememberPort(const std::string& state_dir, const std::string& brick, uint16_t port) {
+  if (state_dir.empty()) return;
+  std::error_code error;
+  std::filesystem::create_directories(state_dir + "/ports", error);
+  std::string path = state_dir + "/ports/" + Hex(brick);
+  std::ofstream(path + ".new") << port << "\n";
+  std::filesystem::rename(path + ".new", path, error);
+}
 
 // One brick this host serves: its files, its listener and its replication engine.
 struct ServedBrick {
@@ -467,8 +496,16 @@ void VolumeAgent::Impl::OpenBrick(const std::string& volume, uint32_t set_id, co
   served->set_id = set_id;
   served->brick = id;
   served->store = std::move(*store);
-  served->server = std::make_unique<net::Server>(io_, net::ServerOptions{.address = HostPort{options_.bind_host, 0}.ToString()});
-  if (cairn::Status listening = served->server->Start(); !listening.ok()) return fail(listening);
+  // The port it had before if still free, else any.
+  uint16_t port = RememberedPort(options_.state_dir, id);
+  served->server = std::make_unique<net::Server>(io_, net::ServerOptions{.address = HostPort{options_.bind_host, port}.ToString()});
+  cairn::Status listening = served->server->Start();
+  if (!listening.ok() && port != 0) {
+    served->server = std::make_unique<net::Server>(io_, net::ServerOptions{.address = HostPort{options_.bind_host, 0}.ToString()});
+    listening = served->server->Start();
+  }
+  if (!listening.ok()) return fail(listening);
+  RememberPort(options_.state_dir, id, served->server->port());
   served->address = HostPort{options_.advertise_host, served->server->port()}.ToString();
   brick::BrickServerOptions engine_options;
   engine_options.self_address = served->address;

@@ -1,7 +1,7 @@
 // Supervisor: the heart of clusterd. It owns one host's services and starts and stops them in
 // order: the data directory lock, the peer listener, the coordination store's node (CoordNode) and
-// its etcd-compatible HTTP gateway on client_address. Bricks, mounts and containers are added here
-// as they land.
+// its etcd-compatible HTTP gateway on client_address, then the volume agent (this host's bricks,
+// services/volume). Mounts and containers are added here as they land.
 //
 // Threading: Start() and Stop() are called from one thread (clusterd's main thread, or an
 // io_context handler); the services themselves run on the io_context the caller runs, except the
@@ -22,6 +22,9 @@
 #include "cairn/coord/node/coord_node.h"
 #include "cairn/net/server.h"
 #include "cairn/supervisor/data_dir.h"
+#if CAIRN_HAVE_VOLUME_SERVICE
+#include "cairn/volume_service/volume_agent.h"
+#endif
 
 namespace cairn::supervisor {
 
@@ -52,10 +55,15 @@ class Supervisor {
   const config::NodeConfig& config() const { return config_; }
   // The coordination store of this host; null unless running.
   coord::CoordNode* coord() { return coord_node_.get(); }
+#if CAIRN_HAVE_VOLUME_SERVICE
+  // The volume agent (bricks served here and their roles); null unless running.
+  volume_service::VolumeAgent* volume_agent() { return volume_agent_.get(); }
+#endif
 
  private:
   Status StartPeerListener();
   Status StartCoord();
+  Status StartVolumeAgent();
   void StopServices();
 
   boost::asio::io_context& io_;
@@ -69,6 +77,9 @@ class Supervisor {
   // with Unavailable) and destroyed only with the Supervisor.
   std::unique_ptr<coord::CoordNode> coord_node_;
   std::unique_ptr<coord::HttpGateway> gateway_;
+#if CAIRN_HAVE_VOLUME_SERVICE
+  std::unique_ptr<volume_service::VolumeAgent> volume_agent_;  // after the store, stopped before it
+#endif
   bool started_ = false;  // Start() was called (success or not)
   bool running_ = false;
 };

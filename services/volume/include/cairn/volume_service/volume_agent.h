@@ -43,6 +43,10 @@ struct VolumeAgentOptions {
   std::string node_name;        // node.yaml `name:`; bricks whose host equals it are served here
   std::string bind_host = "127.0.0.1";  // bricks listen on bind_host:0 (the IP of peer_address)
   std::string advertise_host;   // what address keys name; empty: bind_host
+  // Where the agent remembers each brick's port (one small file per brick), so a restarted host
+  // serves a brick at the address it had: clients reconnect by themselves, and the primary's
+  // change journal (kept per replica address) still names it. Empty: a fresh port every start.
+  std::string state_dir;
   // The host lease the address keys are attached to (whole seconds; the store may raise it).
   Duration host_lease_ttl = std::chrono::seconds(3);
   // The primary lease (whole seconds): a silent primary is replaced about this long after it

@@ -1,0 +1,355 @@
+// clusterd's volume agent with real processes: three clusterd on 127.0.0.1, a replicated volume
+// created through the store (libs/etcdclient), files written through BrickClient to the primary,
+// then hosts killed (-9) or stopped (SIGSTOP): writes go on after a backup dies, a new primary
+// with every acknowledged file takes over after the primary dies, and a woken old primary refuses
+// writes. Also replica 2 with the third clusterd as a store-only witness.
+//
+// Each clusterd logs to its own file (no pipe to fill); a failing test prints the tails.
+#include <signal.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <gtest/gtest.h>
+
+#include "cairn/brickclient/brick_client.h"
+#include "cairn/etcdclient/etcd_client.h"
+#include "cairn/volume/keys.h"
+#include "cairn/volume/layout.h"
+#include "cairn/volume/replica_set.h"
+#include "cairn/volume/volume_store.h"
+#include "subprocess.h"
+
+namespace cairn {
+namespace {
+
+using namespace std::chrono_literals;
+using test_support::FreePort;
+using test_support::Subprocess;
+using test_support::WaitFor;
+namespace vpb = ::cairn::proto::volume;
+namespace bpb = ::cairn::proto::brick;
+
+constexpr int kHosts = 3;
+
+std::string ReadAll(const std::string& path) {
+  std::ifstream file(path);
+  std::stringstream text;
+  text << file.rdbuf();
+  return text.str();
+}
+
+class VolumeAgentTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = (std::filesystem::temp_directory_path() / ("volume-agent-" + std::to_string(::getpid()))).string();
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+    std::vector<HostPort> endpoints;
+    for (int i = 0; i < kHosts; ++i) {
+      peer_ports_[i] = FreePort();
+      client_ports_[i] = FreePort();
+      endpoints.push_back({"127.0.0.1", static_cast<uint16_t>(client_ports_[i])});
+    }
+    for (int i = 0; i < kHosts; ++i) {
+      std::string yaml = "name: " + Name(i) + "\ndata_dir: " + dir_ + "/d" + std::to_string(i + 1) +
+                         "\npeer_address: 127.0.0.1:" + std::to_string(peer_ports_[i]) +
+                         "\nclient_address: 127.0.0.1:" + std::to_string(client_ports_[i]) + "\nlog:\n  file: " +
+                         LogPath(i) + "\ninitial_cluster:\n";
+      for (int j = 0; j < kHosts; ++j) {
+        yaml += "  - name: " + Name(j) + "\n    peer_address: 127.0.0.1:" + std::to_string(peer_ports_[j]) + "\n";
+      }
+      configs_[i] = dir_ + "/node" + std::to_string(i + 1) + ".yaml";
+      std::ofstream(configs_[i]) << yaml;
+    }
+    etcdclient::ClientOptions options;
+    options.timeout = 5s;
+    store_ = std::make_unique<etcdclient::EtcdClient>(endpoints, options);
+    io_thread_ = std::thread([this] { io_.run(); });
+  }
+
+  void TearDown() override {
+    for (int i = 0; i < kHosts; ++i) {
+      if (!processes_[i]) continue;
+      processes_[i]->Signal(SIGCONT);  // a stopped one must be able to die
+      processes_[i].reset();           // SIGKILL + reap if still running
+    }
+    clients_.clear();
+    work_.reset();
+    io_.stop();
+    if (io_thread_.joinable()) io_thread_.join();
+    if (HasFailure()) {
+      for (int i = 0; i < kHosts; ++i) {
+        std::string log = ReadAll(LogPath(i));
+        if (log.size() > 12000) log = log.substr(log.size() - 12000);
+        std::cerr << "---- " << Name(i) << " log (tail) ----\n" << log << "\n";
+      }
+    }
+    std::filesystem::remove_all(dir_);
+  }
+
+  static std::string Name(int i) { return "n" + std::to_string(i + 1); }
+  std::string LogPath(int i) const { return dir_ + "/n" + std::to_string(i + 1) + ".log"; }
+  std::string BrickOf(int i) const { return Name(i) + ":" + dir_ + "/bricks/" + Name(i); }
+  static int HostOf(const std::string& brick) { return brick[1] - '1'; }
+
+  void StartHost(int i) {
+    processes_[i] = std::make_unique<Subprocess>(CLUSTERD_PATH, std::vector<std::string>{"--config", configs_[i]});
+    ASSERT_TRUE(WaitFor([&] { return ReadAll(LogPath(i)).find("clusterd.started") != std::string::npos; }, 20s))
+        << processes_[i]->err();
+  }
+
+  void StartAll() {
+    for (int i = 0; i < kHosts; ++i) {
+      StartHost(i);
+      if (HasFatalFailure()) return;
+    }
+  }
+
+  // Creates and starts a volume with one set of the given hosts' bricks (through the store).
+  void CreateVolume(const std::string& name, const std::vector<int>& hosts) {
+    volume::CreateVolumeRequest request;
+    request.name = name;
+    request.replica_count = static_cast<uint32_t>(hosts.size());
+    for (int i : hosts) request.bricks.push_back(BrickOf(i));
+    auto spec = volume::CreateVolumeSpec(request);
+    ASSERT_TRUE(spec.ok()) << spec.status().ToString();
+    auto started = volume::WithVolumeState(*spec, vpb::VOLUME_STARTED);
+    ASSERT_TRUE(started.ok());
+    etcd::TxnRequest txn = volume::CreateVolumeTxn(*started);
+    Result<etcd::TxnResponse> reply = UnavailableError("not tried");
+    ASSERT_TRUE(WaitFor([&] {
+      reply = store_->Txn(txn);
+      return reply.ok();
+    }, 20s)) << reply.status().ToString();
+    ASSERT_TRUE(reply->succeeded());
+    volume_ = name;
+    set_id_ = started->sets(0).id();
+  }
+
+  std::optional<etcd::KeyValue> Get(const std::string& key) {
+    etcd::RangeRequest request;
+    request.set_key(key);
+    auto reply = store_->Range(request);
+    if (!reply.ok() || reply->kvs_size() == 0) return std::nullopt;
+    return reply->kvs(0);
+  }
+
+  vpb::ReplicaSetState Set() {
+    auto kv = Get(volume::SetKey(volume_, set_id_));
+    vpb::ReplicaSetState state;
+    if (kv) state.ParseFromString(kv->value());
+    return state;
+  }
+
+  std::string Address(const std::string& brick) {
+    auto kv = Get(volume::BrickAddressKey(volume_, brick));
+    return kv ? kv->value() : "";
+  }
+
+  // The set once it has a primary holding its key, served at a published address, with
+  // `in_sync` replicas in sync and addresses for all of them.
+  vpb::ReplicaSetState WaitForPrimary(int in_sync, std::chrono::milliseconds limit,
+                                      const std::string& not_this = "") {
+    vpb::ReplicaSetState state;
+    WaitFor([&] {
+      state = Set();
+      if (state.primary().empty() || state.primary() == not_this || state.in_sync_size() != in_sync) return false;
+      auto key = Get(volume::PrimaryKey(volume_, set_id_));
+      if (!key || key->value() != state.primary()) return false;
+      for (const auto& brick : state.in_sync()) {
+        if (Address(brick).empty()) return false;
+      }
+      return true;
+    }, limit);
+    return state;
+  }
+
+  brickclient::BrickClient& ClientTo(const std::string& address, uint64_t epoch) {
+    auto& client = clients_[address];
+    if (!client) client = std::make_unique<brickclient::BrickClient>(io_, address, brickclient::BrickClientOptions{.timeout = 10s});
+    client->set_epoch(epoch);
+    return *client;
+  }
+
+  // Create + Write + Fsync on `address` stamped with `epoch`; the first errno, 0 on success.
+  int WriteFile(const std::string& address, uint64_t epoch, const std::string& name, const std::string& data) {
+    auto& brick = ClientTo(address, epoch);
+    bpb::CreateRequest create;
+    create.set_parent(brickclient::kRootId);
+    create.set_name(name);
+    create.set_mode(0644);
+    auto created = brick.Create(create);
+    if (created.err() != 0) return created.err();
+    auto written = brick.Write(created.attr().id(), 0, data);
+    if (written.err() != 0) return written.err();
+    return brick.Fsync(created.attr().id()).err();
+  }
+
+  // Writes like a volume client: to the current primary with the current epoch; on ESTALE or a
+  // transport error, re-reads the set record and retries until `limit`.
+  int WriteFileRetrying(const std::string& name, const std::string& data, std::chrono::milliseconds limit) {
+    int err = -1;
+    WaitFor([&] {
+      vpb::ReplicaSetState state = Set();
+      std::string address = state.primary().empty() ? "" : Address(state.primary());
+      if (address.empty()) return false;
+      err = WriteFile(address, state.epoch(), name, data);
+      return err == 0;
+    }, limit);
+    return err;
+  }
+
+  // The file's content on the brick at `address` ("<errno N>" when it cannot be read).
+  std::string ReadFile(const std::string& address, const std::string& name) {
+    auto& brick = ClientTo(address, 0);
+    auto looked = brick.Lookup(brickclient::kRootId, name);
+    if (looked.err() != 0) return "<errno " + std::to_string(looked.err()) + ">";
+    auto read = brick.Read(looked.attr().id(), 0, looked.attr().size());
+    if (read.err() != 0) return "<errno " + std::to_string(read.err()) + ">";
+    return read.data();
+  }
+
+  static std::string Content(int i) {
+    std::string data = "file " + std::to_string(i) + ":";
+    for (int k = 0; k < 2000 + i * 37; ++k) data.push_back(static_cast<char>('a' + (k * 7 + i) % 26));
+    return data;
+  }
+
+  // Writes files f<from>..f<to-1> through the current primary and checks each acknowledged.
+  void WriteFiles(int from, int to) {
+    for (int i = from; i < to; ++i) {
+      ASSERT_EQ(WriteFileRetrying("f" + std::to_string(i), Content(i), 20s), 0) << "f" << i;
+    }
+  }
+
+  void ExpectFiles(const std::string& address, int count) {
+    for (int i = 0; i < count; ++i) {
+      EXPECT_EQ(ReadFile(address, "f" + std::to_string(i)), Content(i)) << "f" << i << " on " << address;
+    }
+  }
+
+  std::string dir_;
+  int peer_ports_[kHosts] = {};
+  int client_ports_[kHosts] = {};
+  std::string configs_[kHosts];
+  std::unique_ptr<Subprocess> processes_[kHosts];
+  std::unique_ptr<etcdclient::EtcdClient> store_;
+  boost::asio::io_context io_;
+  boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_{io_.get_executor()};
+  std::thread io_thread_;
+  std::map<std::string, std::unique_ptr<brickclient::BrickClient>> clients_;
+  std::string volume_;
+  uint32_t set_id_ = 0;
+};
+
+TEST_F(VolumeAgentTest, Replica3ServesBricksAndDropsADeadBackup) {
+  StartAll();
+  ASSERT_NO_FATAL_FAILURE(CreateVolume("vol3", {0, 1, 2}));
+  vpb::ReplicaSetState state = WaitForPrimary(3, 30s);
+  ASSERT_FALSE(state.primary().empty()) << "no primary; set: " << Set().ShortDebugString();
+  ASSERT_NO_FATAL_FAILURE(WriteFiles(0, 5));
+
+  int primary = HostOf(state.primary());
+  int backup = (primary + 1) % kHosts;
+  processes_[backup]->Signal(SIGKILL);
+  processes_[backup]->WaitForExit(5s);
+  auto killed_at = std::chrono::steady_clock::now();
+  // The primary forwards, sees the backup gone, drops it and then answers.
+  state = Set();
+  EXPECT_EQ(WriteFile(Address(state.primary()), state.epoch(), "f5", Content(5)), 0);
+  auto paused = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - killed_at);
+  RecordProperty("backup_death_write_ms", std::to_string(paused.count()));
+  std::cerr << "write after the backup's death took " << paused.count() << " ms\n";
+  EXPECT_LT(paused, 5s);
+  vpb::ReplicaSetState after = Set();
+  EXPECT_GT(after.epoch(), state.epoch());
+  EXPECT_EQ(after.primary(), state.primary());
+  EXPECT_FALSE(volume::IsInSync(after, BrickOf(backup))) << after.ShortDebugString();
+  EXPECT_EQ(after.in_sync_size(), 2);
+  // The other backup has every file.
+  int other = 3 - primary - backup;
+  ExpectFiles(Address(BrickOf(other)), 6);
+}
+
+TEST_F(VolumeAgentTest, Replica3NewPrimaryAfterThePrimaryHostIsKilled) {
+  StartAll();
+  ASSERT_NO_FATAL_FAILURE(CreateVolume("vol3", {0, 1, 2}));
+  vpb::ReplicaSetState state = WaitForPrimary(3, 30s);
+  ASSERT_FALSE(state.primary().empty()) << "no primary; set: " << Set().ShortDebugString();
+  ASSERT_NO_FATAL_FAILURE(WriteFiles(0, 8));
+
+  int primary = HostOf(state.primary());
+  processes_[primary]->Signal(SIGKILL);
+  processes_[primary]->WaitForExit(5s);
+  auto killed_at = std::chrono::steady_clock::now();
+  vpb::ReplicaSetState next = WaitForPrimary(2, 20s, state.primary());
+  auto failover = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - killed_at);
+  ASSERT_FALSE(next.primary().empty()) << "no new primary; set: " << Set().ShortDebugString();
+  RecordProperty("primary_death_failover_ms", std::to_string(failover.count()));
+  std::cerr << "new primary " << next.primary() << " after " << failover.count() << " ms\n";
+  EXPECT_LT(failover, 8s);
+  EXPECT_GT(next.epoch(), state.epoch());
+  EXPECT_FALSE(volume::IsInSync(next, state.primary()));
+  ExpectFiles(Address(next.primary()), 8);
+  // Writes go on through the new primary and reach the remaining backup.
+  ASSERT_NO_FATAL_FAILURE(WriteFiles(8, 10));
+  for (const auto& brick : Set().in_sync()) ExpectFiles(Address(brick), 10);
+}
+
+TEST_F(VolumeAgentTest, Replica3StoppedPrimaryIsReplacedAndRefusesWritesWhenItWakes) {
+  StartAll();
+  ASSERT_NO_FATAL_FAILURE(CreateVolume("vol3", {0, 1, 2}));
+  vpb::ReplicaSetState state = WaitForPrimary(3, 30s);
+  ASSERT_FALSE(state.primary().empty()) << "no primary; set: " << Set().ShortDebugString();
+  ASSERT_NO_FATAL_FAILURE(WriteFiles(0, 4));
+  std::string old_address = Address(state.primary());
+  // Connect before the stop, so the late write below is not a connection attempt.
+  ASSERT_EQ(ReadFile(old_address, "f0"), Content(0));
+
+  int primary = HostOf(state.primary());
+  processes_[primary]->Signal(SIGSTOP);
+  auto stopped_at = std::chrono::steady_clock::now();
+  vpb::ReplicaSetState next = WaitForPrimary(2, 20s, state.primary());
+  auto failover = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - stopped_at);
+  ASSERT_FALSE(next.primary().empty()) << "no take-over; set: " << Set().ShortDebugString();
+  std::cerr << "take-over from a stopped primary after " << failover.count() << " ms\n";
+  RecordProperty("silent_primary_failover_ms", std::to_string(failover.count()));
+  EXPECT_LT(failover, 8s);
+  ASSERT_NO_FATAL_FAILURE(WriteFiles(4, 6));
+
+  processes_[primary]->Signal(SIGCONT);
+  // The woken primary still has its old view for a moment: its lease deadline has passed, so the
+  // write is refused as not applied, never accepted.
+  int err = WriteFile(old_address, state.epoch(), "late", "written by a stale primary");
+  EXPECT_TRUE(err == ESTALE || err == EIO || err == ENOTCONN || err == ETIMEDOUT) << "errno " << err;
+  EXPECT_NE(err, 0);
+  EXPECT_EQ(ReadFile(Address(next.primary()), "late"), "<errno " + std::to_string(ENOENT) + ">");
+  ExpectFiles(Address(next.primary()), 6);
+}
+
+TEST_F(VolumeAgentTest, Replica2WithAWitnessSurvivesThePrimaryHost) {
+  StartAll();
+  ASSERT_NO_FATAL_FAILURE(CreateVolume("vol2", {0, 1}));  // n3 holds no brick: a store-only witness
+  vpb::ReplicaSetState state = WaitForPrimary(2, 30s);
+  ASSERT_FALSE(state.primary().empty()) << "no primary; set: " << Set().ShortDebugString();
+  EXPECT_TRUE(Address(BrickOf(2)).empty());
+  ASSERT_NO_FATAL_FAILURE(WriteFiles(0, 6));
+
+  int primary = HostOf(state.primary());
+  processes_[primary]->Signal(SIGKILL);
+  processes_[primary]->WaitForExit(5s);
+  vpb::ReplicaSetState next = WaitForPrimary(1, 20s, state.primary());
+  ASSERT_FALSE(next.primary().empty()) << "no new primary; set: " << Set().ShortDebugString();
+  EXPECT_EQ(next.primary(), BrickOf(1 - primary));
+  ExpectFiles(Address(next.primary()), 6);
+  ASSERT_NO_FATAL_FAILURE(WriteFiles(6, 8));
+  ExpectFiles(Address(next.primary()), 8);
+}
+
+}  // namespace
+}  // namespace cairn
