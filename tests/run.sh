@@ -41,14 +41,13 @@ failure_lines() {
 run_ctest() {
   local dir=$1; shift
   rm -f "$dir/Testing/Temporary/LastTestsFailed.log"
-  (cd "$dir" && ctest "${ctest_args[@]}" "$@") && return 0
+  (cd "$dir" && ctest "${ctest_args[@]}" "$@") 2>&1 | tee "$dir/ctest-output.log" && return 0
+  # ctest's own summary names each failed test with its reason (Failed, Timeout, SEGFAULT, ...).
+  failed+=("$dir:" "$(sed -n '/^The following tests FAILED:/,/^Errors while running CTest/p' "$dir/ctest-output.log" | sed '1d;$d')")
   if [[ -f "$dir/Testing/Temporary/LastTestsFailed.log" ]]; then
     while IFS= read -r line; do
-      failed+=("$dir: ${line#*:}")
-      failed+=("$(failure_lines "$dir/Testing/Temporary/LastTest.log" "${line%%:*}")")
+      failed+=("  ${line#*:}:" "$(failure_lines "$dir/Testing/Temporary/LastTest.log" "${line%%:*}")")
     done <"$dir/Testing/Temporary/LastTestsFailed.log"
-  else
-    failed+=("$dir: ctest failed before running tests")
   fi
   return 1
 }
