@@ -157,6 +157,7 @@ class BrickServer::Impl : public std::enable_shared_from_this<BrickServer::Impl>
     std::lock_guard lock(view_mu_);
     return position_;
   }
+  size_t MutationsInFlight() const { return in_flight_.load(); }
   void Stop();
 
  private:
@@ -215,6 +216,7 @@ class BrickServer::Impl : public std::enable_shared_from_this<BrickServer::Impl>
   boost::asio::strand<boost::asio::thread_pool::executor_type> strand_;
   std::unordered_map<std::string, MutationOp> mutations_;
   std::atomic<bool> stopped_{false};
+  std::atomic<size_t> in_flight_{0};  // stamped client mutations not yet journaled and answered/parked
 
   // Liveness of backups. A deep pipeline of large writes can keep a healthy backup busy for longer
   // than replica_timeout, so a backup has failed when it has had mutations outstanding and
@@ -249,6 +251,7 @@ class BrickServer::Impl : public std::enable_shared_from_this<BrickServer::Impl>
 
   std::mutex clients_mu_;
   std::unordered_map<std::string, std::unique_ptr<net::Client>> clients_;  // GUARDED_BY(clients_mu_)
+  std::vector<std::unique_ptr<net::Client>> retired_clients_;              // GUARDED_BY(clients_mu_): closed
 };
 
 template <class Req, class Resp>
@@ -469,6 +472,7 @@ void BrickServer::Impl::RunMutation(const std::string& method, std::string paylo
       sequence = ++self->next_sequence_;
       pending->epoch = view.epoch();
       self->position_ = {view.epoch(), sequence};
+      ++self->in_flight_;
       for (const auto& backup : view.in_sync()) {
         if (backup == view.self()) continue;
         // A backup already failed in this epoch gets nothing more, and the answer still waits
@@ -625,6 +629,7 @@ void BrickServer::Impl::FinishOne(const std::shared_ptr<Pending>& pending) {
   std::vector<std::string> journal_for = pending->skipped;
   journal_for.insert(journal_for.end(), pending->failed.begin(), pending->failed.end());
   Journal(journal_for, pending->touched);
+  --in_flight_;  // journaled: from here on JournalIds shows what it touched
   {
     std::lock_guard lock(view_mu_);
     if (BlockedByView(*pending)) {
@@ -762,7 +767,7 @@ net::Client& BrickServer::Impl::ClientFor(const std::string& address) {
 
 Status BrickServer::Impl::SetView(const pb::ReplicaView& view) {
   std::vector<std::shared_ptr<Pending>> answer, refuse;
-  std::vector<std::string> still_failed;
+  std::vector<std::string> still_failed, rejoined;
   {
     std::lock_guard lock(view_mu_);
     if (view.epoch() < view_.epoch()) {
@@ -782,6 +787,9 @@ Status BrickServer::Impl::SetView(const pb::ReplicaView& view) {
         it = failed_.erase(it);
       }
     }
+    for (const auto& member : next.in_sync()) {
+      if (!Contains(view_.in_sync(), member)) rejoined.push_back(member);
+    }
     view_ = std::move(next);
     highest_epoch_seen_ = std::max(highest_epoch_seen_, view_.epoch());
     bool primary = view_.primary() == view_.self();
@@ -798,6 +806,18 @@ Status BrickServer::Impl::SetView(const pb::ReplicaView& view) {
     parked_ = std::move(still);
   }
   log::Info("brick.view", "epoch", view.epoch(), "primary", view.primary(), "in_sync", view.in_sync_size());
+  {
+    // A member (re)joining the in-sync set gets a fresh connection: the old client may sit in a
+    // reconnect backoff from when it was down, and would fail its first forwards at once.
+    std::lock_guard lock(clients_mu_);
+    for (const auto& member : rejoined) {
+      auto it = clients_.find(member);
+      if (it == clients_.end()) continue;
+      it->second->Close();
+      retired_clients_.push_back(std::move(it->second));
+      clients_.erase(it);
+    }
+  }
   // Applied here but never acknowledged by every replica: the outcome is unknown to the client
   // (EIO), unlike ESTALE, which always means "not applied, retry with the new view".
   for (auto& pending : refuse) pending->responder.Respond(ErrorPayload(EIO));
@@ -888,5 +908,6 @@ void BrickServer::SetWriteDeadline(std::optional<TimePoint> deadline) { impl_->S
 void BrickServer::HoldMutations() { impl_->HoldMutations(); }
 void BrickServer::ResumeMutations() { impl_->ResumeMutations(); }
 BrickPosition BrickServer::Position() const { return impl_->Position(); }
+size_t BrickServer::MutationsInFlight() const { return impl_->MutationsInFlight(); }
 
 }  // namespace cairn::brick

@@ -1,6 +1,7 @@
 #include "cairn/volume_service/volume_agent.h"
 
 #include <algorithm>
+#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -8,6 +9,10 @@
 #include <optional>
 #include <set>
 
+#include <future>
+#include <thread>
+
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 
@@ -23,6 +28,9 @@
 #include "cairn/volume/replica_set.h"
 #include "cairn/volume/volume_store.h"
 #include "cairn/volume_service/views.h"
+#if CAIRN_HAVE_HEAL
+#include "cairn/heal/heal_runner.h"
+#endif
 
 namespace cairn::volume_service {
 
@@ -113,6 +121,15 @@ struct SetWork {
   bool txn_in_flight = false;                  // a take-over, no-quorum or drop in progress
   TimePoint next_attempt{};                    // take-over backoff
   std::set<std::string> suspects;              // backups our primary brick reported failed
+  // Readmission of a healed replica: mutations are held on our primary brick meanwhile.
+  struct Readmission {
+    std::string brick;
+    TimePoint held_at;
+    bool committing = false;
+    std::string primary;  // our brick whose mutations are held
+  };
+  std::optional<Readmission> readmitting;
+  std::map<std::string, int64_t> readmit_tried;  // brick -> heal checkpoint revision already tried
   int64_t refused_lease = 0;                   // a lease from before our start we will not adopt (logged)
 };
 
@@ -219,6 +236,27 @@ class VolumeAgent::Impl : public std::enable_shared_from_this<VolumeAgent::Impl>
   std::map<SetName, SetWork> sets_;                       // GUARDED_BY(mu_)
   std::set<std::string> publishing_;                      // GUARDED_BY(mu_): address puts in flight
   std::map<std::string, std::unique_ptr<net::Client>> clients_;  // GUARDED_BY(mu_): for brick.Position
+
+  // Heal and readmission (docs/volumes.md "Heal").
+  void MaybeReadmit(const std::string& volume, const pb::ReplicaSetSpec& set, const volume::ReplicaSetRecord& record,
+                    SetWork& work);
+  void EndReadmission(SetWork& work, const std::string& why);
+#if CAIRN_HAVE_HEAL
+  struct HealTask {
+    std::shared_ptr<heal::HealRunner> runner;
+    std::thread thread;
+    std::shared_ptr<std::atomic<bool>> done;
+  };
+  void MaybeHeal(const std::string& volume, const pb::ReplicaSetSpec& set, const volume::ReplicaSetRecord& record);
+  void StopHeal(const std::string& brick);  // REQUIRES: mu_; joins
+  // Heal runners make synchronous calls through an io_context; never the agent's own (whose
+  // thread may be the one stopping them).
+  boost::asio::io_context heal_io_;
+  boost::asio::executor_work_guard<boost::asio::io_context::executor_type> heal_work_{heal_io_.get_executor()};
+  std::thread heal_io_thread_;
+  std::map<std::string, HealTask> heals_;        // GUARDED_BY(mu_): by brick
+  std::map<std::string, TimePoint> next_heal_;   // GUARDED_BY(mu_)
+#endif
 };
 
 // ---- lifecycle ----
@@ -228,6 +266,9 @@ Status VolumeAgent::Impl::Start() {
   std::lock_guard lock(mu_);
   if (started_) return FailedPreconditionError("volume agent started twice");
   started_ = true;
+#if CAIRN_HAVE_HEAL
+  heal_io_thread_ = std::thread([this] { heal_io_.run(); });
+#endif
   log::Info("volume.agent_started", "node", options_.node_name, "bind_host", options_.bind_host,
             "primary_lease_ttl_ms", std::chrono::duration_cast<std::chrono::milliseconds>(options_.primary_lease_ttl).count());
   Resync();
@@ -257,6 +298,17 @@ void VolumeAgent::Impl::Stop() {
     if (host_lease_ != 0) leases.push_back(host_lease_);
   }
   watch.reset();
+#if CAIRN_HAVE_HEAL
+  {
+    std::lock_guard lock(mu_);
+    std::vector<std::string> healing;
+    for (auto& [brick, task] : heals_) healing.push_back(brick);
+    for (const auto& brick : healing) StopHeal(brick);
+  }
+  heal_work_.reset();
+  heal_io_.stop();
+  if (heal_io_thread_.joinable()) heal_io_thread_.join();
+#endif
   for (auto& [id, served] : bricks) served->Shutdown();
   for (auto& [address, client] : clients) client->Close();
   // The bricks no longer take writes: give the leases back so a successor need not wait out the
@@ -527,6 +579,9 @@ void VolumeAgent::Impl::OpenBrick(const std::string& volume, uint32_t set_id, co
 void VolumeAgent::Impl::StopBrick(const std::string& id) {
   auto it = bricks_.find(id);
   if (it == bricks_.end()) return;
+#if CAIRN_HAVE_HEAL
+  StopHeal(id);
+#endif
   std::unique_ptr<ServedBrick> served = std::move(it->second);
   bricks_.erase(it);
   served->Shutdown();
@@ -620,7 +675,11 @@ void VolumeAgent::Impl::ReconcileSet(const volume::VolumeRecord& volume, const p
   for (const auto& id : MyBricksOf(name, set)) InstallView(*bricks_[id], record->state, set);
   PrimaryDuties(name, *record, work);
   DropSuspects(name, *record, work);
+  MaybeReadmit(name, set, *record, work);
   MaybeTakeOver(volume, set, *record, work);
+#if CAIRN_HAVE_HEAL
+  MaybeHeal(name, set, *record);
+#endif
 }
 
 void VolumeAgent::Impl::InstallView(ServedBrick& served, const pb::ReplicaSetState& state, const pb::ReplicaSetSpec& set) {
@@ -900,7 +959,9 @@ void VolumeAgent::Impl::Commit(const SetName& name, etcd::TxnRequest txn, std::s
           self.Revoke(lease);
         }
       }
-      self.Reconcile();
+      self.Reconcile();  // installs the new view first
+      SetWork& after = self.sets_[name];
+      if (after.readmitting && after.readmitting->committing) self.EndReadmission(after, "committed or lost");
     });
   });
 }
@@ -917,6 +978,136 @@ net::Client& VolumeAgent::Impl::ClientFor(const std::string& address) {
   if (!client) client = std::make_unique<net::Client>(io_, net::ClientOptions{.address = address});
   return *client;
 }
+
+// ---- heal and readmission ----
+
+void VolumeAgent::Impl::EndReadmission(SetWork& work, const std::string& why) {
+  if (!work.readmitting) return;
+  auto served = bricks_.find(work.readmitting->primary);
+  if (served != bricks_.end()) served->second->engine->ResumeMutations();
+  log::Info("volume.readmit_resumed", "replica", work.readmitting->brick, "why", why);
+  work.readmitting.reset();
+}
+
+// On the primary: a replica whose heal checkpoint says nothing is left in this epoch is
+// readmitted with client mutations held, once the journal kept for it is still empty with every
+// stamped mutation journaled, so it misses nothing (docs/volumes.md, ReadmitReplica).
+void VolumeAgent::Impl::MaybeReadmit(const std::string& volume, const pb::ReplicaSetSpec& set,
+                                     const volume::ReplicaSetRecord& record, SetWork& work) {
+  const pb::ReplicaSetState& state = record.state;
+  bool primary = work.duty && !work.duty->lost && bricks_.count(state.primary());
+  if (!primary) return EndReadmission(work, "no longer primary");
+  brick::BrickServer& engine = *bricks_[state.primary()]->engine;
+  TimePoint now = clock_.Now();
+  if (work.readmitting) {
+    auto& readmission = *work.readmitting;
+    if (readmission.committing) return;
+    if (engine.MutationsInFlight() > 0) {
+      if (now - readmission.held_at > std::chrono::seconds(3)) EndReadmission(work, "mutations did not drain");
+      return;
+    }
+    std::string address = KnownAddress(volume, readmission.brick);
+    const etcd::KeyValue* kv = Find(volume::HealKey(volume, readmission.brick));
+    pb::HealCheckpoint heal;
+    if (address.empty() || kv == nullptr || !heal.ParseFromString(kv->value())) return EndReadmission(work, "no checkpoint");
+    if (!engine.JournalIds(address).empty()) return EndReadmission(work, "changes since the heal; another round");
+    uint64_t sequence = engine.Position().sequence;
+    heal.set_healed_through(sequence);
+    auto change = volume::ReadmitReplica(volume, record, state.primary(), heal, sequence);
+    if (!change.ok()) {
+      log::Info("volume.readmit_refused", "volume", volume, "set", state.set_id(), "replica", readmission.brick, "error",
+                change.status());
+      return EndReadmission(work, "refused");
+    }
+    log::Info("volume.readmitting", "volume", volume, "set", state.set_id(), "replica", readmission.brick, "epoch",
+              change->next.epoch(), "healed_through", sequence);
+    readmission.committing = true;
+    Commit({volume, state.set_id()}, std::move(change->txn), "readmit " + readmission.brick);
+    return;
+  }
+  if (work.txn_in_flight) return;
+  for (const auto& brick : volume::OutOfSyncBricks(set, state)) {
+    const etcd::KeyValue* kv = Find(volume::HealKey(volume, brick));
+    pb::HealCheckpoint heal;
+    if (kv == nullptr || !heal.ParseFromString(kv->value())) continue;
+    if (heal.files_left() != 0 || heal.bytes_left() != 0 || heal.failed() || heal.epoch() != state.epoch() ||
+        heal.set_id() != state.set_id() || work.readmit_tried[brick] == kv->mod_revision()) {
+      continue;
+    }
+    work.readmit_tried[brick] = kv->mod_revision();
+    engine.HoldMutations();
+    work.readmitting = SetWork::Readmission{brick, now, false, state.primary()};
+    log::Info("volume.readmit_hold", "volume", volume, "set", state.set_id(), "replica", brick, "epoch", state.epoch());
+    return;
+  }
+}
+
+#if CAIRN_HAVE_HEAL
+// On the host of an out-of-sync brick: pull heal from the primary, in rounds until clean, on a
+// thread of its own; again a second after each run ends while the brick stays out of sync.
+void VolumeAgent::Impl::MaybeHeal(const std::string& volume, const pb::ReplicaSetSpec& set,
+                                  const volume::ReplicaSetRecord& record) {
+  const pb::ReplicaSetState& state = record.state;
+  for (const auto& brick : MyBricksOf(volume, set)) {
+    auto task = heals_.find(brick);
+    bool in_sync = volume::IsInSync(state, brick);
+    if (task != heals_.end() && (task->second.done->load() || in_sync)) StopHeal(brick);
+    if (in_sync || heals_.count(brick) || state.mode() != pb::REPLICA_SET_NORMAL || state.primary().empty()) continue;
+    if (Find(volume::PrimaryKey(volume, set.id())) == nullptr) continue;
+    std::string primary_address = LiveAddress(volume, state.primary());
+    if (primary_address.empty() || clock_.Now() < next_heal_[brick]) continue;
+    ServedBrick& served = *bricks_[brick];
+    heal::HealRunnerOptions options;
+    options.brick_id = brick;
+    options.set_id = set.id();
+    options.epoch = state.epoch();
+    options.clock = &clock_;
+    if (const etcd::KeyValue* kv = Find(volume::HealKey(volume, brick))) {
+      pb::HealCheckpoint checkpoint;
+      if (checkpoint.ParseFromString(kv->value())) options.resume_from = checkpoint;
+    }
+    coord::CoordApi* store = &store_;
+    std::string key = volume::HealKey(volume, brick);
+    options.checkpoint = [store, key](const pb::HealCheckpoint& checkpoint) -> cairn::Status {
+      etcd::PutRequest request;
+      request.set_key(key);
+      request.set_value(checkpoint.SerializeAsString());
+      auto stored = std::make_shared<std::promise<cairn::Status>>();
+      auto future = stored->get_future();
+      store->Put(request, {kStoreDeadline}, [stored](Result<etcd::PutResponse> reply) {
+        stored->set_value(reply.ok() ? cairn::Status::Ok() : reply.status());
+      });
+      if (future.wait_for(kStoreDeadline + std::chrono::seconds(1)) != std::future_status::ready) {
+        return DeadlineExceededError("heal checkpoint not stored in time");
+      }
+      return future.get();
+    };
+    HealTask fresh;
+    fresh.runner = std::make_shared<heal::HealRunner>(heal_io_, *served.store, primary_address, served.address, options);
+    fresh.done = std::make_shared<std::atomic<bool>>(false);
+    log::Info("volume.heal_started", "volume", volume, "set", set.id(), "brick", brick, "primary", primary_address, "epoch",
+              state.epoch());
+    fresh.thread = std::thread([runner = fresh.runner, done = fresh.done, weak = weak(), brick] {
+      cairn::Status healed = runner->HealUntilClean(5);
+      done->store(true);
+      PostTo(weak, [brick, healed](Impl& self) {
+        log::Info("volume.heal_run_ended", "brick", brick, "result", healed);
+        self.next_heal_[brick] = self.clock_.Now() + std::chrono::seconds(1);
+        self.Reconcile();
+      });
+    });
+    heals_[brick] = std::move(fresh);
+  }
+}
+
+void VolumeAgent::Impl::StopHeal(const std::string& brick) {
+  auto it = heals_.find(brick);
+  if (it == heals_.end()) return;
+  it->second.runner->Stop();
+  if (it->second.thread.joinable()) it->second.thread.join();
+  heals_.erase(it);
+}
+#endif
 
 // ---- status ----
 

@@ -88,6 +88,9 @@ class BrickServer {
   // The last mutation applied here (as primary: the last one stamped; as backup: the last one
   // accepted from the stream). {0, 0} after a restart until something is applied.
   BrickPosition Position() const;
+  // Client mutations stamped but not yet journaled (for out-of-sync members) and answered or
+  // parked. With mutations held, 0 means JournalIds is complete up to Position().
+  size_t MutationsInFlight() const;
 
   // The change journal: ids touched while `replica` was not receiving mutations.
   std::vector<FileId> JournalIds(const std::string& replica) const;
