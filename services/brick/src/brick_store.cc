@@ -407,7 +407,15 @@ pb::ReaddirResponse BrickStore::Readdir(const pb::ReaddirRequest& request) {
       if (name == "." || name == ".." || (at_root && name == kMetaDirName)) continue;
       if (response.entries_size() >= static_cast<int>(max)) return response;  // next call restarts at the last cookie
       Object object;
-      if (LookupChild(fd.get(), name, &object) != 0) continue;  // vanished or not ours
+      int found = LookupChild(fd.get(), name, &object);
+      if (found == ENOENT || found == EIO) continue;  // vanished, or not ours (no id)
+      if (found != 0) {
+        // Out of descriptors or memory: a listing with entries silently missing would make a
+        // heal remove them on the replica it repairs, so the whole call fails instead.
+        response.clear_entries();
+        response.set_err(found);
+        return response;
+      }
       pb::DirEntry* out = response.add_entries();
       out->set_name(name);
       out->set_cookie(static_cast<uint64_t>(entry->d_off));
