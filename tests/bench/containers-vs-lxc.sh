@@ -14,7 +14,7 @@
 #   RESULT start10_vs_overlay_clone=X start50_vs_overlay_clone=X kib_per_container=N base_bytes_copied=N
 # (time ratio Cairn / overlay clone, lower is better; KiB of disk per fresh Cairn container; base bytes
 # copied by N fresh Cairn containers). Every container is stopped and destroyed and every mount removed
-# in an EXIT trap, also on failure. Needs root, lxc, busybox-static.
+# in an EXIT trap, also on failure. Needs root, lxc, busybox-static, rsync (lxc-copy uses it).
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -28,8 +28,8 @@ while getopts "b:w:n:h" opt; do
   case $opt in b) BUILD=$OPTARG ;; w) WORK=$OPTARG ;; n) COUNTS=$OPTARG ;; *) usage ;; esac
 done
 [ "$(id -u)" = 0 ] || { echo "containers-vs-lxc.sh: needs root" >&2; exit 1; }
-for tool in "$BUILD/bin/clusterd" "$BUILD/bin/clusterctl" "$BUILD/bin/unionmount" /usr/bin/lxc-copy /bin/busybox; do
-  [ -x "$tool" ] || { echo "containers-vs-lxc.sh: $tool missing (build clusterd clusterctl unionmount; apt-get install lxc busybox-static)" >&2; exit 1; }
+for tool in "$BUILD/bin/clusterd" "$BUILD/bin/clusterctl" "$BUILD/bin/unionmount" /usr/bin/lxc-copy /bin/busybox /usr/bin/rsync; do
+  [ -x "$tool" ] || { echo "containers-vs-lxc.sh: $tool missing (build clusterd clusterctl unionmount; apt-get install lxc busybox-static rsync: lxc-copy copies with rsync)" >&2; exit 1; }
 done
 
 mkdir -p "$WORK"
@@ -38,14 +38,15 @@ LXCPATH=$WORK/lxc
 export CAIRN_IMAGE_ROOT=$WORK/images CAIRN_CONTAINER_ROOT=$WORK/cairn CAIRN_HOST=bench
 export CAIRN_UNIONMOUNT=$BUILD/bin/unionmount
 STORE_PID=""
+ENDPOINT=""
 
 cleanup() {
   set +e
   for dir in "$CAIRN_CONTAINER_ROOT"/*/; do
     [ -d "$dir" ] || continue
     name=$(basename "$dir")
-    lxc-stop -k -n "$name" -P "$CAIRN_CONTAINER_ROOT" >/dev/null 2>&1
-    umount -l "$dir/rootfs" 2>/dev/null
+    "$BUILD/bin/clusterctl" --endpoints "$ENDPOINT" container rm -f "$name" --grace 0 >/dev/null 2>&1 ||
+      { lxc-stop -k -n "$name" -P "$CAIRN_CONTAINER_ROOT" >/dev/null 2>&1; umount -l "$dir/rootfs" 2>/dev/null; }
   done
   for dir in "$LXCPATH"/*/; do
     [ -d "$dir" ] || continue
@@ -109,13 +110,16 @@ run_cairn() {  # N -> seconds
 }
 run_lxc() {  # N MODE(overlay|copy) -> seconds
   local start; start=$(now)
+  local name
   for i in $(seq 1 "$1"); do
     if [ "$2" = overlay ]; then
-      lxc-copy -n base -N "o$1-$i" -P "$LXCPATH" -s -B overlayfs >/dev/null
+      name=o$1-$i
+      lxc-copy -n base -N "$name" -P "$LXCPATH" -s -B overlayfs >/dev/null
     else
-      lxc-copy -n base -N "f$1-$i" -P "$LXCPATH" >/dev/null
+      name=f$1-$i
+      lxc-copy -n base -N "$name" -P "$LXCPATH" >/dev/null
     fi
-    lxc-start -n "${2:0:1}$1-$i" -P "$LXCPATH" >/dev/null
+    lxc-start -n "$name" -P "$LXCPATH" >/dev/null
   done
   echo "$(now) - $start" | bc
 }
@@ -134,7 +138,7 @@ for n in $COUNTS; do
   copy_kib=$(kib_of "$LXCPATH"/f"$n"-*)
   printf '%-6s %-9s %10.2f %12s\n' "$n" cairn "$cairn_s" "$cairn_kib" "$n" overlay "$overlay_s" "$overlay_kib" \
     "$n" copy "$copy_s" "$copy_kib"
-  RATIO[$n]=$(echo "scale=2; $cairn_s / $overlay_s" | bc)
+  RATIO[$n]=$(printf "%.2f" "$(echo "scale=4; $cairn_s / $overlay_s" | bc)")
   if [ "$n" = "$(echo "$COUNTS" | awk '{print $1}')" ]; then
     KIB_PER=$((cairn_kib / n))
     # Copy-ups: regular files in the writable layers that also exist in the base.
