@@ -136,6 +136,7 @@ class HealTest : public ::testing::Test {
     Make(pb::CreateRequest::SYMLINK, kRootId, "s1", 0777, "d1/a");
     big_ = File(kRootId, "big", Bytes(2 * brick::kMaxIoSize, 'B'));
     Dir(kRootId, "d4");
+    Dir(kRootId, "d4_again");
     FileId d5 = Dir(kRootId, "d5");
     File(d5, "f", "f");
     FileId g = Dir(d5, "g");
@@ -192,6 +193,13 @@ class HealTest : public ::testing::Test {
     FileId swap1 = client_->Lookup(kRootId, "swap1").attr().id();
     Rename(kRootId, "swap1", kRootId, "swap2", 2 /* RENAME_EXCHANGE */);
     File(swap1, "added", "after the exchange");
+    // A directory renamed over an empty one; a file replaced by a directory of the same name.
+    FileId over = Dir(kRootId, "over_src");
+    File(over, "inside", "moves along");
+    Rename(kRootId, "over_src", kRootId, "d4_again");
+    Remove(kRootId, "same");
+    FileId now_dir = Dir(kRootId, "same");
+    File(now_dir, "child", "was a file");
   }
 
   void ExpectIdentical(size_t healed) {
