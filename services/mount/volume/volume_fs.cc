@@ -86,6 +86,7 @@ int VolumeFs::Mutate(uint32_t set, const CallFn& call) {
         continue;
       }
       if (give_up()) return -ESTALE;
+      log::Info("mount.estale_retry", "set", set, "epoch", route.epoch, "primary", route.primary);
       std::this_thread::sleep_for(backoff);  // the primary has not installed the new view yet
       backoff = std::min<Duration>(backoff * 2, 200ms);
       route = view_.Route(set);
