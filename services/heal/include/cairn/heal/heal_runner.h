@@ -12,7 +12,7 @@
 //
 // A round:
 //  1. The work list: ids cleared from the journal by an earlier, unfinished round (kept on the
-//     healed brick in ROOT/.cairn/heal/pending), else the primary's journal for self_address, or
+//     healed brick in ROOT/.cairn/heal-pending), else the primary's journal for self_address, or
 //     with full_scan every id of the primary's tree (walked from the root). Each id is classified
 //     by the primary's Getattr (directory, other, gone) and the list is written to the pending
 //     file (fsynced) and checkpointed before anything is cleared.
@@ -24,9 +24,10 @@
 //     created with the primary's id, type, mode and owner, an existing local id is linked (files)
 //     or moved (directories), an entry whose id differs is replaced; a new directory is filled
 //     recursively and a new file copied whole). Then files: *data + metadata heal* (size, only the
-//     1 MiB blocks that differ, holes kept, mode, owner, times, user xattrs); symlinks and device
-//     nodes are recreated when they differ. An id the healed brick does not have is left to its
-//     parent directory's entry heal, which is always in the same or an earlier list.
+//     1 MiB blocks that differ, holes kept, mode, owner, times, user xattrs); a symlink's target
+//     or a node's type never changes in place (a new one has a new id), so entry heal replaces
+//     them. An id the healed brick does not have is left to its parent directory's entry heal:
+//     the create, link or rename that made it journaled the parent too (this list or a later one).
 //  3. After every batch: the checkpoint callback (HealJob progress, rate, ETA, cursor) and the
 //     progress callback. At the end the pending file goes.
 //  A round is *clean* when its list was empty: nothing was pending and the journal was empty.
