@@ -238,8 +238,7 @@ struct MountArgs {
 };
 
 Status Mount(Context& context, const MountArgs& args) {
-  auto wait = ParseDuration(args.wait);
-  if (!wait.ok()) return InvalidArgumentError("--wait: " + wait.status().message());
+  CAIRN_ASSIGN_OR_RETURN(std::chrono::nanoseconds wait, ParseWait(args.wait));
   CAIRN_ASSIGN_OR_RETURN(std::string dir, MountDirectory(args.dir));
   CAIRN_RETURN_IF_ERROR(CheckVolumeMountable(context, args.volume));
   CAIRN_ASSIGN_OR_RETURN(std::string program, FindCairnMount());
@@ -248,7 +247,7 @@ Status Mount(Context& context, const MountArgs& args) {
     command.push_back("-o");
     command.push_back(args.options);
   }
-  CAIRN_ASSIGN_OR_RETURN(ProgramResult result, RunProgram(command, *wait));
+  CAIRN_ASSIGN_OR_RETURN(ProgramResult result, RunProgram(command, wait));
   std::string said(Trim(result.output));
   if (result.exit_code != 0) {
     return InternalError("mounting " + args.volume + " at " + dir + " failed: " +

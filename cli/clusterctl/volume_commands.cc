@@ -16,6 +16,7 @@
 #include <algorithm>
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <ostream>
 #include <thread>
 
@@ -53,22 +54,22 @@ Result<vpb::NoQuorumPolicy> ParseNoQuorum(const std::string& text) {
                               "readonly (stale reads, writes fail), got \"" + text + "\"");
 }
 
-// Splits GlusterFS's "[replica N] BRICK..." words. Returns the replica count (0 when not given).
-Result<uint32_t> TakeReplicaCount(std::vector<std::string>* words) {
+// Splits GlusterFS's "[replica N] BRICK..." words. Returns the replica count (nullopt when not given).
+Result<std::optional<uint32_t>> TakeReplicaCount(std::vector<std::string>* words) {
   static const std::vector<std::string> kUnsupported = {"stripe", "disperse", "disperse-data", "redundancy", "arbiter"};
   if (!words->empty() && std::find(kUnsupported.begin(), kUnsupported.end(), words->front()) != kUnsupported.end()) {
     return InvalidArgumentError("\"" + words->front() + "\" volumes are not supported; Cairn volumes are "
                                 "\"replica N\" (distributed over several sets when given k x N bricks)");
   }
-  if (words->empty() || words->front() != "replica") return 0u;
+  if (words->empty() || words->front() != "replica") return std::optional<uint32_t>();
   if (words->size() < 2) return InvalidArgumentError("\"replica\" needs a count, e.g. replica 3");
   const std::string& count = (*words)[1];
   if (count.empty() || count.size() > 3 || !std::all_of(count.begin(), count.end(), [](char c) { return c >= '0' && c <= '9'; })) {
     return InvalidArgumentError("replica count must be a number, got \"" + count + "\"");
   }
-  uint32_t replica = static_cast<uint32_t>(std::stoul(count));
+  auto replica = static_cast<uint32_t>(std::stoul(count));
   words->erase(words->begin(), words->begin() + 2);
-  return replica;
+  return std::optional<uint32_t>(replica);
 }
 
 // Prints a view with the table printer, or as JSON: one object for one volume, {"volumes":[...]}
@@ -130,8 +131,8 @@ Result<vpb::VolumeSpec> CreateSpec(const CreateArgs& args) {
   volume::CreateVolumeRequest request;
   request.name = args.name;
   request.bricks = args.words;
-  CAIRN_ASSIGN_OR_RETURN(uint32_t replica, TakeReplicaCount(&request.bricks));
-  request.replica_count = replica == 0 ? 1 : replica;  // GlusterFS: no "replica" means distribute
+  CAIRN_ASSIGN_OR_RETURN(std::optional<uint32_t> replica, TakeReplicaCount(&request.bricks));
+  request.replica_count = replica.value_or(1);  // GlusterFS: no "replica" means distribute
   request.force = args.force;
   CAIRN_ASSIGN_OR_RETURN(request.no_quorum, ParseNoQuorum(args.no_quorum));
   return volume::CreateVolumeSpec(request);
@@ -212,8 +213,8 @@ Status WaitUntilServing(Context& context, EtcdClient& client, const std::string&
 
 int RunStart(Context& context, const std::string& name, const std::string& wait_text) {
   return WithClient(context, "volume start", [&](EtcdClient& client) -> Status {
-    auto wait = ParseDuration(wait_text);
-    if (!wait.ok()) return InvalidArgumentError("--wait: " + wait.status().message());
+    auto wait = ParseWait(wait_text);
+    if (!wait.ok()) return wait.status();
     CAIRN_ASSIGN_OR_RETURN(vpb::VolumeSpec spec, UpdateVolume(client, name, [](const vpb::VolumeSpec& current) {
                              return volume::WithVolumeState(current, vpb::VOLUME_STARTED);
                            }));
@@ -358,15 +359,15 @@ constexpr const char* kMoverMissing =
 int RunAddBrick(Context& context, const BrickChangeArgs& args) {
   return WithClient(context, "volume add-brick", [&](EtcdClient& client) -> Status {
     std::vector<std::string> bricks = args.words;
-    CAIRN_ASSIGN_OR_RETURN(uint32_t replica, TakeReplicaCount(&bricks));
+    CAIRN_ASSIGN_OR_RETURN(std::optional<uint32_t> replica, TakeReplicaCount(&bricks));
     std::vector<std::string> problems;
     CAIRN_ASSIGN_OR_RETURN(auto volumes, ReadAllVolumes(client, &problems));
     std::vector<uint32_t> before;
     CAIRN_ASSIGN_OR_RETURN(vpb::VolumeSpec spec, UpdateVolume(client, args.name, [&](const vpb::VolumeSpec& current)
                                                                  -> Result<vpb::VolumeSpec> {
-      if (replica != 0 && replica != current.replica_count()) {
+      if (replica && *replica != current.replica_count()) {
         return InvalidArgumentError("changing the replica count (" + std::to_string(current.replica_count()) + " -> " +
-                                    std::to_string(replica) + ") is not supported; add bricks in groups of " +
+                                    std::to_string(*replica) + ") is not supported; add bricks in groups of " +
                                     std::to_string(current.replica_count()));
       }
       CAIRN_ASSIGN_OR_RETURN(vpb::VolumeSpec next, volume::AddBricks(current, bricks, args.force));

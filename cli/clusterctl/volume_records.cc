@@ -208,6 +208,13 @@ std::vector<std::string> MissingForService(const VolumeView& view, const std::ve
   return missing;
 }
 
+Result<std::chrono::nanoseconds> ParseWait(std::string_view text) {
+  if (text == "0") return std::chrono::nanoseconds(0);
+  auto wait = ParseDuration(text);
+  if (!wait.ok()) return InvalidArgumentError("--wait: " + wait.status().message() + ", or 0 not to wait");
+  return *wait;
+}
+
 Result<std::vector<std::string>> MemberNames(EtcdClient& client) {
   CAIRN_ASSIGN_OR_RETURN(etcd::MemberListResponse response, client.MemberList());
   std::vector<std::string> names;

@@ -7,6 +7,7 @@
 // thread per client.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -73,6 +74,9 @@ std::vector<std::string> UnknownHosts(const vpb::VolumeSpec& spec, const std::ve
 
 // The names of the store's members (those that started and have a name). Errors: store errors.
 Result<std::vector<std::string>> MemberNames(etcdclient::EtcdClient& client);
+
+// A --wait value: a duration ("15s", "500ms") or "0" (do not wait). Errors: InvalidArgument.
+Result<std::chrono::nanoseconds> ParseWait(std::string_view text);
 
 // Every brick id of the spec, in order.
 std::vector<std::string> BrickIds(const vpb::VolumeSpec& spec);
