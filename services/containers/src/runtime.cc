@@ -284,11 +284,15 @@ Status LxcRuntime::Stop(const std::string& name, std::chrono::seconds timeout) {
     return NotFoundError("container " + name + " is not defined on this host (" + lxc_path_ + ")");
   }
   if (!container->is_running(container.get())) return Status::Ok();
-  if (container->shutdown(container.get(), static_cast<int>(timeout.count()))) return Status::Ok();
-  if (!container->stop(container.get()) && container->is_running(container.get())) {
+  // shutdown(0) only sends the signal and reports success without waiting: kill right away then.
+  if (timeout.count() > 0 && container->shutdown(container.get(), static_cast<int>(timeout.count())) &&
+      !container->is_running(container.get())) {
+    return Status::Ok();
+  }
+  container->stop(container.get());
+  if (!container->wait(container.get(), "STOPPED", 10) && container->is_running(container.get())) {
     return UnavailableError("LXC could not stop " + name + ":" + Tail(ContainerDir(name) + "/lxc.log", 6));
   }
-  container->wait(container.get(), "STOPPED", 10);
   return Status::Ok();
 }
 

@@ -85,7 +85,8 @@ class LxcRuntime {
   // Starts the container and waits until RUNNING. Errors: NotFound (not defined here),
   // Unavailable with the tail of lxc.log when LXC fails.
   Status Start(const std::string& name, std::chrono::seconds timeout);
-  // Asks init to halt (lxc.signal.halt) and waits up to timeout, then kills. OK when stopped.
+  // Asks init to halt (lxc.signal.halt) and waits up to timeout, then kills (at once for a zero
+  // timeout). OK when stopped; Unavailable when it still runs 10 s after the kill.
   Status Stop(const std::string& name, std::chrono::seconds timeout);
   // "STOPPED", "RUNNING", ... as LXC says; NotFound when not defined here.
   Result<std::string> State(const std::string& name) const;
