@@ -274,6 +274,67 @@ int RunStatus(Context& context) {
   return all_ok ? kExitOk : kExitFailed;
 }
 
+// ---- recover (quorum loss) ----
+
+// Prints the status of every reachable endpoint, which one is most up to date, and the offline
+// procedure (docs/coord.md "Recovering from quorum loss"). Changes nothing: the recovery itself
+// runs on the hosts, with their clusterd stopped. Exit 1 when a member still sees a leader (the
+// quorum is not lost: use member remove/replace instead).
+int RunRecover(Context& context) {
+  auto client = MakeClient(context);
+  if (!client.ok()) return Fail(context, "member recover", client.status());
+  std::vector<std::vector<std::string>> rows{{"ENDPOINT", "ID", "TERM", "RAFT INDEX", "APPLIED", "LEADER"}};
+  const etcd::StatusResponse* best = nullptr;
+  HostPort best_endpoint;
+  std::vector<etcd::StatusResponse> answers;
+  answers.reserve((*client)->endpoints().size());
+  bool has_leader = false;
+  for (const HostPort& endpoint : (*client)->endpoints()) {
+    auto status = (*client)->StatusOf(endpoint);
+    if (!status.ok()) {
+      rows.push_back({endpoint.ToString(), "-", "-", "-", "-", "unreachable"});
+      continue;
+    }
+    answers.push_back(*status);
+    const etcd::StatusResponse& answer = answers.back();
+    has_leader = has_leader || answer.leader() != 0;
+    rows.push_back({endpoint.ToString(), HexId(answer.header().member_id()), std::to_string(answer.raftterm()),
+                    std::to_string(answer.raftindex()), std::to_string(answer.raftappliedindex()),
+                    answer.leader() == 0 ? "none" : HexId(answer.leader())});
+    if (best == nullptr || answer.raftindex() > best->raftindex() ||
+        (answer.raftindex() == best->raftindex() && answer.raftappliedindex() > best->raftappliedindex())) {
+      best = &answer;
+      best_endpoint = endpoint;
+    }
+  }
+  std::ostream& out = *context.out;
+  PrintTable(out, rows);
+  if (has_leader) {
+    out << "\nA member still sees a leader: the quorum is not lost. Do not force a new cluster; replace dead "
+           "members with `clusterctl member replace`.\n";
+    return kExitFailed;
+  }
+  out << "\n";
+  if (best != nullptr) {
+    out << "Most up to date of the reachable members: " << HexId(best->header().member_id()) << " at "
+        << best_endpoint.ToString() << " (raft index " << best->raftindex() << ").\n";
+  } else {
+    out << "No member answered; compare the survivors offline with `clusterd recover --dry-run` (step 2).\n";
+  }
+  out << "Recovery from quorum loss (etcd's --force-new-cluster), on the hosts:\n"
+         "  1. stop clusterd on every surviving host (SIGTERM; wait for it to exit)\n"
+         "  2. on each survivor: clusterd recover --config node.yaml --dry-run   (prints its last log index;\n"
+         "     keep the survivor with the highest one, it holds every acknowledged write)\n"
+         "  3. on that host: clusterd recover --config node.yaml   (one-member cluster, new cluster id;\n"
+         "     the old state is kept in DATA_DIR/coord.before-recover-*)\n"
+         "  4. start clusterd there; check with clusterctl status and clusterctl kv get\n"
+         "  5. for each other host: move its data dir away, then\n"
+         "       clusterctl member add NAME --peer-urls HOST:PORT --learner\n"
+         "     start clusterd with a node.yaml that has `join` and an empty data dir, wait for it to catch up,\n"
+         "       clusterctl member promote ID\n";
+  return kExitOk;
+}
+
 void AddMemberVerbs(CLI::App& member, Context& context) {
   CLI::App* list = member.add_subcommand("list", "list the members");
   list->callback([&context] { context.action = [&context] { return RunList(context); }; });
@@ -310,12 +371,16 @@ void AddMemberVerbs(CLI::App& member, Context& context) {
   replace->callback([&context, replace_args] {
     context.action = [&context, replace_args] { return RunReplace(context, *replace_args); };
   });
+
+  CLI::App* recover = member.add_subcommand(
+      "recover", "after losing quorum for good: show which reachable member is most up to date and the steps");
+  recover->callback([&context] { context.action = [&context] { return RunRecover(context); }; });
 }
 
 }  // namespace
 
 void AddMemberCommands(CLI::App& root, Context& context) {
-  CLI::App* member = root.add_subcommand("member", "list, add, promote, remove and replace store members");
+  CLI::App* member = root.add_subcommand("member", "list, add, promote, remove, replace and recover store members");
   member->require_subcommand(1);
   AddMemberVerbs(*member, context);
   CLI::App* status = root.add_subcommand("status", "each endpoint's member id, leadership, term, indexes, size, health");
