@@ -334,6 +334,18 @@ TEST_P(ParityTest, UnlinkedOpenFileStaysUsable) {
     close(fd);
   }
   ExpectSameTrees();
+  // Once the kernel forgot them, the mount sent brick.Forget: no index entry without a name is left.
+  auto orphans = [&] {
+    int count = 0;
+    for (size_t b = 0; b < world_->brick_count(); ++b) {
+      for (auto& entry : fs::recursive_directory_iterator(world_->brick(b).root() + "/.cairn/ids")) {
+        struct stat st;
+        if (lstat(entry.path().c_str(), &st) == 0 && S_ISREG(st.st_mode) && st.st_nlink == 1) ++count;
+      }
+    }
+    return count;
+  };
+  EXPECT_TRUE(test_support::WaitFor([&] { return orphans() == 0; }, 10s)) << orphans() << " kept ids never forgotten";
 }
 
 INSTANTIATE_TEST_SUITE_P(Layouts, ParityTest,
