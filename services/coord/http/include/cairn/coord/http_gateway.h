@@ -6,6 +6,8 @@
 //   POST /v3/lease/grant|revoke|keepalive|timetolive|leases   (and /v3/kv/lease/revoke|timetolive)
 //   POST /v3/cluster/member/list|add|remove|promote|update
 //   POST /v3/maintenance/status
+//   POST /v3/maintenance/snapshot      chunked stream of {"result":{"blob":...}} lines, when the CoordApi
+//                                      is also a SnapshotSource (CoordNode); Unimplemented otherwise
 //   GET  /health  /metrics  /version
 //
 // Bodies are protobuf's JSON mapping of etcd's messages (proto field names, base64 bytes, int64 as
