@@ -18,6 +18,7 @@ PACKAGES=(
 # The peers that tests/bench compares Cairn with (../shared/bench): only with --bench.
 BENCH_PACKAGES=(
   wrk fio fuse-overlayfs unionfs-fuse mergerfs glusterfs-server glusterfs-client
+  rsync  # lxc-copy full copies (tests/bench/containers-vs-lxc.sh)
 )
 if [[ ${1:-} == --bench ]]; then
   PACKAGES+=("${BENCH_PACKAGES[@]}")
