@@ -196,3 +196,20 @@ TEST_F(GatewayTest, ErrorsMapLikeGrpcGateway) {
 
 }  // namespace
 }  // namespace cairn::coord::testing
+
+namespace cairn::coord::testing {
+namespace {
+
+// The local CoordApi cannot produce backups (CoordNode can; tests/integration/coord_recover):
+// the endpoint exists and says so with etcd's error JSON, and refuses a body that is not {}.
+TEST_F(GatewayTest, SnapshotWithoutASnapshotSourceIsUnimplemented) {
+  TestClient client(port());
+  Response snapshot = client.Post("/v3/maintenance/snapshot", "{}");
+  EXPECT_EQ(snapshot.result_int(), 501) << snapshot.body();
+  EXPECT_THAT(snapshot.body(), ::testing::HasSubstr("cannot produce snapshots"));
+  Response bad = client.Post("/v3/maintenance/snapshot", R"({"nonsense":1})");
+  EXPECT_EQ(bad.result_int(), 400) << bad.body();
+}
+
+}  // namespace
+}  // namespace cairn::coord::testing
