@@ -60,4 +60,7 @@ int Main(int argc, char** argv, std::ostream& out, std::ostream& err);
 // Escapes text for a JSON string literal and adds the quotes.
 std::string JsonString(std::string_view text);
 
+// Prints rows as columns padded to their widest cell (two spaces between columns, no trailing blanks).
+void PrintTable(std::ostream& out, const std::vector<std::vector<std::string>>& rows);
+
 }  // namespace cairn::clusterctl

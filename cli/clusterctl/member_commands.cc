@@ -29,24 +29,6 @@ std::string Join(const google::protobuf::RepeatedPtrField<std::string>& items) {
   return joined;
 }
 
-// Prints rows as columns padded to their widest cell.
-void PrintTable(std::ostream& out, const std::vector<std::vector<std::string>>& rows) {
-  std::vector<size_t> widths;
-  for (const auto& row : rows) {
-    widths.resize(std::max(widths.size(), row.size()));
-    for (size_t i = 0; i < row.size(); ++i) widths[i] = std::max(widths[i], row[i].size());
-  }
-  for (const auto& row : rows) {
-    std::string line;
-    for (size_t i = 0; i < row.size(); ++i) {
-      line += row[i];
-      if (i + 1 < row.size()) line += std::string(widths[i] - row[i].size() + 2, ' ');
-    }
-    while (!line.empty() && line.back() == ' ') line.pop_back();
-    out << line << "\n";
-  }
-}
-
 void PrintMembers(std::ostream& out, const google::protobuf::RepeatedPtrField<etcd::Member>& members) {
   std::vector<std::vector<std::string>> rows{{"ID", "STATUS", "NAME", "PEER ADDRS", "CLIENT ADDRS", "IS LEARNER"}};
   for (const etcd::Member& member : members) {

@@ -10,6 +10,7 @@
 #include "cairn/common/strings.h"
 #include "cairn/volume/layout.h"
 #include "cairn/volume/replica_set.h"
+#include "cli.h"
 
 namespace cairn::clusterctl {
 
@@ -122,23 +123,6 @@ std::string SetModeName(vpb::ReplicaSetMode mode) {
     case vpb::REPLICA_SET_NO_QUORUM_EIO: return "no-quorum (eio)";
     case vpb::REPLICA_SET_NO_QUORUM_READONLY: return "no-quorum (readonly)";
     default: return "normal";
-  }
-}
-
-void PrintTable(std::ostream& out, const std::vector<std::vector<std::string>>& rows) {
-  std::vector<size_t> widths;
-  for (const auto& row : rows) {
-    widths.resize(std::max(widths.size(), row.size()));
-    for (size_t i = 0; i < row.size(); ++i) widths[i] = std::max(widths[i], row[i].size());
-  }
-  for (const auto& row : rows) {
-    std::string line;
-    for (size_t i = 0; i < row.size(); ++i) {
-      line += row[i];
-      if (i + 1 < row.size()) line += std::string(widths[i] - row[i].size() + 2, ' ');
-    }
-    while (!line.empty() && line.back() == ' ') line.pop_back();
-    out << line << "\n";
   }
 }
 

@@ -71,7 +71,4 @@ void StatusJson(JsonWriter& json, const VolumeView& view);
 std::vector<volume::BrickHealStatus> HealRows(const VolumeView& view);
 void HealJson(JsonWriter& json, const VolumeView& view);
 
-// Rows as columns padded to their widest cell, two spaces apart.
-void PrintTable(std::ostream& out, const std::vector<std::vector<std::string>>& rows);
-
 }  // namespace cairn::clusterctl

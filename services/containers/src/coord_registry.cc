@@ -4,6 +4,8 @@
 #include <future>
 #include <memory>
 
+#include "cairn/etcdclient/etcdctl.h"
+
 namespace cairn::containers {
 namespace {
 
@@ -19,16 +21,6 @@ Result<Response> Wait(Call call, std::chrono::milliseconds limit) {
   return future.get();
 }
 
-std::string PrefixEnd(std::string prefix) {
-  while (!prefix.empty()) {
-    if (static_cast<unsigned char>(prefix.back()) < 0xff) {
-      prefix.back() = static_cast<char>(prefix.back() + 1);
-      return prefix;
-    }
-    prefix.pop_back();
-  }
-  return std::string(1, '\0');
-}
 
 }  // namespace
 
@@ -45,7 +37,7 @@ Result<std::optional<std::string>> CoordRegistry::Get(const std::string& key) {
 Result<std::vector<std::pair<std::string, std::string>>> CoordRegistry::List(const std::string& prefix) {
   etcd::RangeRequest request;
   request.set_key(prefix);
-  request.set_range_end(PrefixEnd(prefix));
+  request.set_range_end(etcdclient::PrefixRangeEnd(prefix));
   CAIRN_ASSIGN_OR_RETURN(etcd::RangeResponse response,
                          Wait<etcd::RangeResponse>([&](auto done) { api_.Range(request, options_, done); },
                                                    options_.deadline));

@@ -2,6 +2,7 @@
 
 #include <google/protobuf/util/json_util.h>
 
+#include "cairn/etcdclient/etcdctl.h"
 #include "cairn/etcdclient/etcd_client.h"
 
 namespace cairn::containers {
@@ -39,22 +40,6 @@ Status MemoryRegistry::Delete(const std::string& key) {
 
 // ---- EtcdRegistry ------------------------------------------------------------------------------
 
-namespace {
-
-// The key after the last one starting with prefix (etcd's range_end for a prefix).
-std::string PrefixEnd(std::string prefix) {
-  while (!prefix.empty()) {
-    if (static_cast<unsigned char>(prefix.back()) < 0xff) {
-      prefix.back() = static_cast<char>(prefix.back() + 1);
-      return prefix;
-    }
-    prefix.pop_back();
-  }
-  return std::string(1, '\0');
-}
-
-}  // namespace
-
 Result<std::optional<std::string>> EtcdRegistry::Get(const std::string& key) {
   etcd::RangeRequest request;
   request.set_key(key);
@@ -66,7 +51,7 @@ Result<std::optional<std::string>> EtcdRegistry::Get(const std::string& key) {
 Result<std::vector<std::pair<std::string, std::string>>> EtcdRegistry::List(const std::string& prefix) {
   etcd::RangeRequest request;
   request.set_key(prefix);
-  request.set_range_end(PrefixEnd(prefix));
+  request.set_range_end(etcdclient::PrefixRangeEnd(prefix));
   CAIRN_ASSIGN_OR_RETURN(etcd::RangeResponse response, client_.Range(request));
   std::vector<std::pair<std::string, std::string>> found;
   for (const auto& kv : response.kvs()) found.emplace_back(kv.key(), kv.value());
