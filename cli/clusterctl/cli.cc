@@ -55,6 +55,8 @@ void AddAllCommands(CLI::App& root, Context& context) {
   AddSnapshotCommands(root, context);
   AddImageCommands(root, context);
   AddContainerCommands(root, context);
+  AddTokenCommands(root, context);
+  AddApplyCommands(root, context);
 }
 
 }  // namespace

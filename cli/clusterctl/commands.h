@@ -16,5 +16,7 @@ void AddMountCommands(CLI::App& root, Context& context);   // mount_commands.cc 
 void AddSnapshotCommands(CLI::App& root, Context& context);  // snapshot_commands.cc
 void AddImageCommands(CLI::App& root, Context& context);      // image_commands.cc
 void AddContainerCommands(CLI::App& root, Context& context);  // container_commands.cc
+void AddTokenCommands(CLI::App& root, Context& context);      // token_commands.cc (token)
+void AddApplyCommands(CLI::App& root, Context& context);      // apply_commands.cc (apply, get, describe, diff)
 
 }  // namespace cairn::clusterctl

@@ -17,6 +17,8 @@ Status Supervisor::Start() {
   Status listening = StartPeerListener();
   if (listening.ok()) listening = StartCoord();
   if (listening.ok()) listening = StartVolumeAgent();
+  if (listening.ok()) listening = StartMountAgent();
+  if (listening.ok()) listening = StartContainerAgent();
   if (!listening.ok()) {
     StopServices();
     data_dir_lock_.Release();
@@ -102,6 +104,34 @@ Status Supervisor::StartVolumeAgent() {
 #endif
 }
 
+// Mount processes (cairn-mount) are children of this host's clusterd in the sense of being
+// started and restarted by it, but they outlive it: a restarted clusterd adopts the live ones.
+Status Supervisor::StartMountAgent() {
+#if CAIRN_HAVE_MOUNT_AGENT
+  mounts::MountAgentOptions options;
+  options.node_name = config_.name;
+  options.state_dir = config_.data_dir + "/mounts";
+  mount_agent_ = std::make_unique<mounts::MountAgent>(io_, *coord_node_, std::move(options));
+  return mount_agent_->Start().WithContext("mount agent");
+#else
+  return Status::Ok();
+#endif
+}
+
+// Containers placed on this host by the store's records; their unionmount roots and LXC
+// monitors are separate processes, so stopping clusterd leaves them running.
+Status Supervisor::StartContainerAgent() {
+#if CAIRN_HAVE_CONTAINER_AGENT
+  containers::ContainerAgentOptions options;
+  options.node_name = config_.name;
+  options.state_dir = config_.data_dir + "/containers";
+  container_agent_ = std::make_unique<containers::ContainerAgent>(io_, *coord_node_, std::move(options));
+  return container_agent_->Start().WithContext("container agent");
+#else
+  return Status::Ok();
+#endif
+}
+
 HostPort Supervisor::client_listen_address() const {
   HostPort address = config_.client_address;
   if (gateway_) address.port = gateway_->port();
@@ -109,8 +139,14 @@ HostPort Supervisor::client_listen_address() const {
 }
 
 void Supervisor::StopServices() {
-  // Reverse start order: the bricks, no new HTTP requests, then the node (pending requests fail
+  // Reverse start order: the agents, the bricks, no new HTTP requests, then the node (pending requests fail
   // with Unavailable), then the peer listener.
+#if CAIRN_HAVE_CONTAINER_AGENT
+  if (container_agent_) container_agent_->Stop();
+#endif
+#if CAIRN_HAVE_MOUNT_AGENT
+  if (mount_agent_) mount_agent_->Stop();
+#endif
 #if CAIRN_HAVE_VOLUME_SERVICE
   if (volume_agent_) volume_agent_->Stop();
 #endif

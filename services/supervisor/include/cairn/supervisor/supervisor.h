@@ -25,6 +25,12 @@
 #if CAIRN_HAVE_VOLUME_SERVICE
 #include "cairn/volume_service/volume_agent.h"
 #endif
+#if CAIRN_HAVE_CONTAINER_AGENT
+#include "cairn/containers/container_agent.h"
+#endif
+#if CAIRN_HAVE_MOUNT_AGENT
+#include "cairn/mounts/mount_agent.h"
+#endif
 
 namespace cairn::supervisor {
 
@@ -64,6 +70,10 @@ class Supervisor {
   Status StartPeerListener();
   Status StartCoord();
   Status StartVolumeAgent();
+  // The per-mount FUSE processes wanted on this host (services/mounts) and the containers placed
+  // on it (services/containers), each when its folder is built.
+  Status StartMountAgent();
+  Status StartContainerAgent();
   void StopServices();
 
   boost::asio::io_context& io_;
@@ -79,6 +89,12 @@ class Supervisor {
   std::unique_ptr<coord::HttpGateway> gateway_;
 #if CAIRN_HAVE_VOLUME_SERVICE
   std::unique_ptr<volume_service::VolumeAgent> volume_agent_;  // after the store, stopped before it
+#endif
+#if CAIRN_HAVE_MOUNT_AGENT
+  std::unique_ptr<mounts::MountAgent> mount_agent_;  // after the volume agent, stopped before it
+#endif
+#if CAIRN_HAVE_CONTAINER_AGENT
+  std::unique_ptr<containers::ContainerAgent> container_agent_;  // last started, first stopped
 #endif
   bool started_ = false;  // Start() was called (success or not)
   bool running_ = false;
