@@ -13,6 +13,7 @@
 #include "cairn/common/logging.h"
 #include "cairn/common/strings.h"
 #include "cairn/net/backoff.h"
+#include "cairn/net/peer_auth.h"
 #include "connection.h"
 
 namespace cairn::net {
@@ -34,7 +35,8 @@ class ClientCore : public std::enable_shared_from_this<ClientCore> {
   const std::string& address() const { return options_.address; }
 
  private:
-  enum class State { kIdle, kConnecting, kConnected, kBackoff, kClosed };
+  // kAuthenticating: connected, running the cluster-key handshake; calls wait in waiting_.
+  enum class State { kIdle, kConnecting, kAuthenticating, kConnected, kBackoff, kClosed };
 
   struct Pending {
     CallCallback done;
@@ -54,6 +56,11 @@ class ClientCore : public std::enable_shared_from_this<ClientCore> {
   Failures ConnectFailedLocked(const Status& reason);  // REQUIRES: mu_
   void OnBackoffDone(uint64_t attempt, boost::system::error_code error);
   void OnFrame(Connection& connection, proto::Frame frame);
+  // A HELLO from the server: a challenge, or the answer to our HELLO.
+  void OnHello(Connection& connection, const proto::Frame& frame);
+  // With a cluster key: answers the challenge, or checks the server's proof and lets calls flow.
+  // Returns the error that must close the connection (OK to keep going).
+  Status OnKeyHelloLocked(const proto::Frame& frame);  // REQUIRES: mu_
   void OnConnectionClosed(Connection& connection, const Status& reason);
   void ExpireCall(uint64_t call_id, boost::system::error_code error);
   Failures TakeAllPendingLocked(const Status& status);  // REQUIRES: mu_
@@ -63,6 +70,7 @@ class ClientCore : public std::enable_shared_from_this<ClientCore> {
 
   boost::asio::io_context& io_;
   const ClientOptions options_;
+  const std::string cluster_key_;  // empty: no peer authentication
   Result<HostPort> target_;  // options_.address, parsed once
 
   mutable std::mutex mu_;
@@ -82,11 +90,14 @@ class ClientCore : public std::enable_shared_from_this<ClientCore> {
   std::atomic<uint64_t> next_call_id_{1};
   Status last_error_;                                   // GUARDED_BY(mu_)
   Status hello_rejected_;                               // GUARDED_BY(mu_)
+  bool challenge_answered_ = false;                     // GUARDED_BY(mu_): of the current connection
+  std::string expected_server_proof_;                   // GUARDED_BY(mu_)
 };
 
 ClientCore::ClientCore(boost::asio::io_context& io, ClientOptions options)
     : io_(io),
       options_(std::move(options)),
+      cluster_key_(ResolveClusterKey(options_.cluster_key)),
       target_(ParseHostPort(options_.address)),
       resolver_(io),
       connecting_(io),
@@ -160,6 +171,7 @@ Status ClientCore::SubmitLocked(std::string encoded) {
       StartConnectLocked();
       [[fallthrough]];
     case State::kConnecting:
+    case State::kAuthenticating:
       waiting_.push_back(std::move(encoded));
       return Status::Ok();
   }
@@ -214,14 +226,26 @@ void ClientCore::ConnectNextLocked() {
 
 void ClientCore::OnConnectTimeout(uint64_t attempt, boost::system::error_code error) {
   Failures failures;
+  std::shared_ptr<Connection> abandoned;
   {
     std::lock_guard lock(mu_);
-    if (error || attempt != attempt_ || state_ != State::kConnecting) return;
-    boost::system::error_code ignored;
-    connecting_.close(ignored);
-    resolver_.cancel();
-    failures = ConnectFailedLocked(UnavailableError("connect to " + options_.address + " timed out"));
+    if (error || attempt != attempt_) return;
+    if (state_ == State::kAuthenticating) {
+      abandoned = std::move(connection_);  // its on_close then finds it is no longer ours
+      Status why = UnauthenticatedError(
+          challenge_answered_ ? "server " + options_.address + " did not answer the authentication in time"
+                              : "server " + options_.address +
+                                    " sent no authentication challenge in time (does it run without a cluster key?)");
+      log::Warn("net.unauthenticated", "peer", options_.address, "error", why);
+      failures = ConnectFailedLocked(why);
+    } else if (state_ == State::kConnecting) {
+      boost::system::error_code ignored;
+      connecting_.close(ignored);
+      resolver_.cancel();
+      failures = ConnectFailedLocked(UnavailableError("connect to " + options_.address + " timed out"));
+    }
   }
+  if (abandoned) abandoned->Close(UnauthenticatedError("authentication timed out"));
   PostFailures(std::move(failures));
 }
 
@@ -256,8 +280,8 @@ void ClientCore::OnConnected(uint64_t attempt, boost::system::error_code error) 
       ConnectNextLocked();  // re-arms the connect timer for the next address
       return;
     }
-    connect_timer_.cancel();
     if (error) {
+      connect_timer_.cancel();
       failures = ConnectFailedLocked(UnavailableError("connect to " + options_.address + ": " + error.message()));
     } else {
       std::weak_ptr<ClientCore> weak = weak_from_this();
@@ -268,8 +292,17 @@ void ClientCore::OnConnected(uint64_t attempt, boost::system::error_code error) 
       connection_ = std::make_shared<Connection>(std::move(connecting_), options_.address, options_.max_frame_size,
                                                  options_.max_queued_bytes, std::move(callbacks));
       connecting_ = tcp::socket(io_);
-      state_ = State::kConnected;
       hello_rejected_ = Status::Ok();
+      if (!cluster_key_.empty()) {
+        // The connect timer keeps running: it bounds the handshake too.
+        state_ = State::kAuthenticating;
+        challenge_answered_ = false;
+        expected_server_proof_.clear();
+        connection_->Start();
+        return;
+      }
+      connect_timer_.cancel();
+      state_ = State::kConnected;
       backoff_.Reset();
       if (options_.make_hello) {
         proto::Frame hello;
@@ -286,15 +319,49 @@ void ClientCore::OnConnected(uint64_t attempt, boost::system::error_code error) 
   PostFailures(std::move(failures));
 }
 
-void ClientCore::OnFrame(Connection& connection, proto::Frame frame) {
-  if (frame.kind() == proto::Frame::HELLO) {
-    Status verdict = StatusFromProto(frame.status());
+void ClientCore::OnHello(Connection& connection, const proto::Frame& frame) {
+  Status verdict = StatusFromProto(frame.status());
+  Status fatal;
+  {
+    std::lock_guard lock(mu_);
     if (!verdict.ok()) {
-      std::lock_guard lock(mu_);
       hello_rejected_ = verdict.WithContext("server " + options_.address + " rejected HELLO");
+      return;  // the server closes the connection
     }
-    return;
+    if (cluster_key_.empty() || connection_.get() != &connection || state_ != State::kAuthenticating) return;
+    fatal = OnKeyHelloLocked(frame);
+    if (!fatal.ok()) hello_rejected_ = fatal;
   }
+  if (!fatal.ok()) {
+    log::Warn("net.unauthenticated", "peer", options_.address, "error", fatal);
+    connection.Close(fatal);
+  }
+}
+
+Status ClientCore::OnKeyHelloLocked(const proto::Frame& frame) {
+  if (!challenge_answered_) {
+    auto response = AnswerChallenge(cluster_key_, frame.payload(), &expected_server_proof_);
+    if (!response.ok()) return response.status().WithContext("server " + options_.address);
+    proto::Frame hello;
+    hello.set_kind(proto::Frame::HELLO);
+    hello.set_payload(std::move(*response));
+    challenge_answered_ = true;
+    return connection_->WriteFrame(hello);
+  }
+  if (!ConstantTimeEquals(frame.payload(), expected_server_proof_)) {
+    return UnauthenticatedError("server " + options_.address + " failed to prove it holds this cluster's key");
+  }
+  connect_timer_.cancel();
+  state_ = State::kConnected;
+  backoff_.Reset();
+  for (std::string& waiting : waiting_) (void)connection_->Write(std::move(waiting));
+  waiting_.clear();
+  log::Debug("net.authenticated", "peer", options_.address);
+  return Status::Ok();
+}
+
+void ClientCore::OnFrame(Connection& connection, proto::Frame frame) {
+  if (frame.kind() == proto::Frame::HELLO) return OnHello(connection, frame);
   if (frame.kind() != proto::Frame::RESPONSE) {
     log::Warn("net.protocol_error", "peer", connection.peer(), "error",
               "unexpected frame kind " + proto::Frame::Kind_Name(frame.kind()));

@@ -11,6 +11,7 @@
 
 #include "cairn/common/logging.h"
 #include "cairn/common/strings.h"
+#include "cairn/net/peer_auth.h"
 #include "connection.h"
 
 namespace cairn::net {
@@ -56,7 +57,13 @@ struct ResponderState {
 class ServerCore : public std::enable_shared_from_this<ServerCore> {
  public:
   ServerCore(boost::asio::io_context& io, ServerOptions options)
-      : io_(io), options_(std::move(options)), acceptor_(io), retry_timer_(io) {}
+      : io_(io),
+        options_(std::move(options)),
+        cluster_key_(ResolveClusterKey(options_.cluster_key)),
+        acceptor_(io),
+        retry_timer_(io) {}
+
+  bool authenticates_peers() const { return !cluster_key_.empty(); }
 
   void Handle(const std::string& method, RequestHandler handler) {
     std::lock_guard lock(mu_);
@@ -85,6 +92,7 @@ class ServerCore : public std::enable_shared_from_this<ServerCore> {
   struct Peer {
     std::shared_ptr<Connection> connection;
     bool authenticated = false;
+    std::string server_nonce;  // of the challenge sent, with a cluster key
   };
 
   // Which ServerCore handlers are running on this thread, so Stop() called from inside a handler
@@ -96,6 +104,8 @@ class ServerCore : public std::enable_shared_from_this<ServerCore> {
   void OnFrame(Connection& connection, proto::Frame frame);
   void OnClose(Connection& connection, const Status& reason);
   bool CheckHello(Connection& connection, const proto::Frame& frame);
+  // The verdict on a connection's first frame; *answer_payload receives what the HELLO answer carries.
+  Status VerifyFirstFrame(Connection& connection, const proto::Frame& frame, std::string* answer_payload);
   void DispatchRequest(Connection& connection, proto::Frame frame);
   void DispatchOneWay(Connection& connection, proto::Frame frame);
   // Counts a handler as running unless stopped; false means do not call it.
@@ -104,6 +114,7 @@ class ServerCore : public std::enable_shared_from_this<ServerCore> {
 
   boost::asio::io_context& io_;
   const ServerOptions options_;
+  const std::string cluster_key_;  // empty: no peer authentication
 
   mutable std::mutex mu_;
   std::condition_variable idle_;
@@ -154,7 +165,8 @@ Status ServerCore::Start() {
   if (error) return fail("listen on");
   port_ = acceptor_.local_endpoint(error).port();
   started_ = true;
-  log::Info("net.listening", "address", options_.address, "port", port_);
+  log::Info("net.listening", "address", options_.address, "port", port_, "peer_auth",
+            cluster_key_.empty() ? (options_.verify_hello ? "hello-hook" : "off") : "cluster-key");
   AcceptMore();
   return Status::Ok();
 }
@@ -189,7 +201,14 @@ void ServerCore::OnAccept(boost::system::error_code error, tcp::socket socket) {
   };
   auto connection = std::make_shared<Connection>(std::move(socket), peer, options_.max_frame_size,
                                                  options_.max_queued_bytes, std::move(callbacks));
-  connections_[connection.get()] = Peer{connection, !options_.verify_hello};
+  Peer entry{connection, !options_.verify_hello && cluster_key_.empty(), {}};
+  if (!cluster_key_.empty()) {
+    proto::Frame challenge;
+    challenge.set_kind(proto::Frame::HELLO);
+    challenge.set_payload(MakeChallenge(&entry.server_nonce));
+    (void)connection->WriteFrame(challenge);  // a fresh connection only fails when already closed
+  }
+  connections_[connection.get()] = std::move(entry);
   log::Debug("net.accepted", "peer", peer);
   connection->Start();
   AcceptMore();
@@ -217,17 +236,34 @@ void ServerCore::LeaveHandler() {
 }
 
 // Returns true when the frame may be processed as a call.
+Status ServerCore::VerifyFirstFrame(Connection& connection, const proto::Frame& frame, std::string* answer_payload) {
+  if (frame.kind() != proto::Frame::HELLO) {
+    return UnauthenticatedError(cluster_key_.empty()
+                                    ? "first frame must be HELLO"
+                                    : "peer authentication required: the caller sent no HELLO (it has no cluster key)");
+  }
+  if (cluster_key_.empty()) return options_.verify_hello(frame.payload(), connection.peer());
+  std::string server_nonce;
+  {
+    std::lock_guard lock(mu_);
+    auto it = connections_.find(&connection);
+    if (it != connections_.end()) server_nonce = it->second.server_nonce;
+  }
+  auto proof = VerifyClientResponse(cluster_key_, server_nonce, frame.payload());
+  if (!proof.ok()) return proof.status();
+  *answer_payload = std::move(*proof);
+  return Status::Ok();
+}
+
 bool ServerCore::CheckHello(Connection& connection, const proto::Frame& frame) {
   {
     std::lock_guard lock(mu_);
     auto it = connections_.find(&connection);
     if (it == connections_.end() || it->second.authenticated) return it != connections_.end();
   }
-  Status verdict = frame.kind() == proto::Frame::HELLO
-                       ? options_.verify_hello(frame.payload(), connection.peer())
-                       : UnauthenticatedError("first frame must be HELLO");
   proto::Frame answer;
   answer.set_kind(proto::Frame::HELLO);
+  Status verdict = VerifyFirstFrame(connection, frame, answer.mutable_payload());
   *answer.mutable_status() = StatusToProto(verdict);
   (void)connection.WriteFrame(answer);
   if (!verdict.ok()) {
@@ -242,7 +278,7 @@ bool ServerCore::CheckHello(Connection& connection, const proto::Frame& frame) {
 }
 
 void ServerCore::OnFrame(Connection& connection, proto::Frame frame) {
-  if (options_.verify_hello && !CheckHello(connection, frame)) return;
+  if ((options_.verify_hello || !cluster_key_.empty()) && !CheckHello(connection, frame)) return;
   switch (frame.kind()) {
     case proto::Frame::REQUEST:
       DispatchRequest(connection, std::move(frame));
@@ -344,5 +380,6 @@ Status Server::Start() { return core_->Start(); }
 uint16_t Server::port() const { return core_->port(); }
 void Server::Stop() { core_->Stop(); }
 size_t Server::connection_count() const { return core_->connection_count(); }
+bool Server::authenticates_peers() const { return core_->authenticates_peers(); }
 
 }  // namespace cairn::net

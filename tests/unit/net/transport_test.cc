@@ -19,6 +19,7 @@
 #include <gtest/gtest.h>
 
 #include "cairn/net/client.h"
+#include "cairn/net/peer_auth.h"
 #include "cairn/net/server.h"
 
 namespace cairn::net {
@@ -560,6 +561,110 @@ TEST_F(TransportTest, HelloAuthentication) {
   auto refused = anonymous.CallSync("echo", "in", 5s);
   EXPECT_FALSE(refused.ok());
   EXPECT_TRUE(trusted.CallSync("echo", "still", 5s).ok());
+}
+
+
+// ---- cluster-key peer authentication (peer_auth.h) ----
+
+const std::string kKey(32, 'k');
+
+ServerOptions KeyedServer(std::string key) {
+  ServerOptions options;
+  options.cluster_key = std::move(key);
+  return options;
+}
+
+ClientOptions KeyedClient(uint16_t port, std::optional<std::string> key) {
+  ClientOptions options = FastRetry(port);
+  options.cluster_key = std::move(key);
+  return options;
+}
+
+TEST_F(TransportTest, ClusterKeyPeersTalk) {
+  auto server = StartServer(0, KeyedServer(kKey));
+  EXPECT_TRUE(server->authenticates_peers());
+  Client client(io_.io(), KeyedClient(server->port(), kKey));
+  auto reply = client.CallSync("echo", "in", 5s);
+  ASSERT_TRUE(reply.ok()) << reply.status();
+  EXPECT_EQ(*reply, "in");
+  EXPECT_TRUE(client.connected());
+  // One-way messages and pipelined calls flow after the handshake too.
+  std::vector<std::unique_ptr<Outcome>> outcomes;
+  for (int i = 0; i < 20; ++i) {
+    outcomes.push_back(std::make_unique<Outcome>());
+    client.Call("echo", std::to_string(i), 5s, outcomes.back()->Callback());
+  }
+  for (int i = 0; i < 20; ++i) {
+    ASSERT_TRUE(WaitFor([&] { return outcomes[i]->done(); }));
+    EXPECT_EQ(*outcomes[i]->result(), std::to_string(i));
+  }
+}
+
+TEST_F(TransportTest, ClusterKeyCallsBeforeConnectWaitForHandshake) {
+  auto server = StartServer(0, KeyedServer(kKey));
+  Client client(io_.io(), KeyedClient(server->port(), kKey));
+  std::vector<std::unique_ptr<Outcome>> outcomes;
+  for (int i = 0; i < 5; ++i) {  // queued while connecting and authenticating
+    outcomes.push_back(std::make_unique<Outcome>());
+    client.Call("echo", std::to_string(i), 5s, outcomes.back()->Callback());
+  }
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_TRUE(WaitFor([&] { return outcomes[i]->done(); }));
+    ASSERT_TRUE(outcomes[i]->result().ok()) << outcomes[i]->result().status();
+  }
+}
+
+TEST_F(TransportTest, ClusterKeyWrongKeyIsRefused) {
+  auto server = StartServer(0, KeyedServer(kKey));
+  std::atomic<int> oneways{0};
+  server->HandleOneWay("note", [&](std::string, const std::string&) { ++oneways; });
+  Client stranger(io_.io(), KeyedClient(server->port(), std::string(32, 'x')));
+  (void)stranger.Send("note", "x");
+  auto rejected = stranger.CallSync("echo", "in", 5s);
+  EXPECT_EQ(rejected.status().code(), StatusCode::kUnauthenticated) << rejected.status();
+  EXPECT_NE(rejected.status().message().find("cluster"), std::string::npos) << rejected.status();
+  EXPECT_FALSE(stranger.connected());
+  EXPECT_EQ(oneways.load(), 0);
+}
+
+TEST_F(TransportTest, ClusterKeyClientWithoutKeyIsRefused) {
+  auto server = StartServer(0, KeyedServer(kKey));
+  std::atomic<int> oneways{0};
+  server->HandleOneWay("note", [&](std::string, const std::string&) { ++oneways; });
+  Client anonymous(io_.io(), KeyedClient(server->port(), std::string()));
+  (void)anonymous.Send("note", "x");
+  auto rejected = anonymous.CallSync("echo", "in", 5s);
+  EXPECT_EQ(rejected.status().code(), StatusCode::kUnauthenticated) << rejected.status();
+  EXPECT_NE(rejected.status().message().find("no cluster key"), std::string::npos) << rejected.status();
+  EXPECT_EQ(oneways.load(), 0);
+  // A raw socket that sends garbage instead of the handshake is cut off too.
+  RawSocket raw(server->port());
+  ASSERT_TRUE(raw.connected());
+  ASSERT_TRUE(raw.Write(std::string("\0\0\0\2\x10\x02", 6)));
+  EXPECT_TRUE(raw.ClosedByPeer());
+}
+
+TEST_F(TransportTest, ClusterKeyClientRefusesServerWithoutKey) {
+  auto server = StartServer(0, KeyedServer(std::string()));
+  EXPECT_FALSE(server->authenticates_peers());
+  ClientOptions options = KeyedClient(server->port(), kKey);
+  options.connect_timeout = 300ms;
+  Client client(io_.io(), options);
+  auto refused = client.CallSync("echo", "in", 5s);
+  EXPECT_EQ(refused.status().code(), StatusCode::kUnauthenticated) << refused.status();
+  EXPECT_NE(refused.status().message().find("challenge"), std::string::npos) << refused.status();
+}
+
+TEST_F(TransportTest, ClusterKeyFromProcessSetting) {
+  SetProcessClusterKey(kKey);
+  auto server = StartServer();  // options name no key: the process key applies
+  Client member(io_.io(), FastRetry(server->port()));
+  auto reply = member.CallSync("echo", "in", 5s);
+  Client outsider(io_.io(), KeyedClient(server->port(), std::string()));
+  auto refused = outsider.CallSync("echo", "in", 5s);
+  SetProcessClusterKey(std::string());
+  ASSERT_TRUE(reply.ok()) << reply.status();
+  EXPECT_EQ(refused.status().code(), StatusCode::kUnauthenticated) << refused.status();
 }
 
 }  // namespace

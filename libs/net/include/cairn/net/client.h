@@ -22,6 +22,7 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include <boost/asio/io_context.hpp>
@@ -53,6 +54,11 @@ struct ClientOptions {
   // Authentication hook: when set, its result is sent as a HELLO frame first on every connection
   // (see ServerOptions::verify_hello). A rejection fails calls with the server's status.
   std::function<std::string()> make_hello;
+  // Peer authentication (peer_auth.h): nullopt uses the process-wide cluster key, "" turns it off,
+  // anything else is the key. With a key, each connection first answers the server's challenge and
+  // checks the server's proof; calls wait for that (bounded by connect_timeout) and fail with
+  // Unauthenticated when either side does not hold the key. make_hello is then ignored.
+  std::optional<std::string> cluster_key;
 };
 
 class Client {
@@ -78,7 +84,8 @@ class Client {
   // Fails pending calls with Cancelled, closes the connection and stops reconnecting. Idempotent.
   void Close();
 
-  // True while a connection is established (and, with make_hello, sent its HELLO).
+  // True while a connection is established (and, with make_hello, sent its HELLO; with a cluster
+  // key, authenticated both ways).
   bool connected() const;
 
   const std::string& address() const;

@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -68,6 +69,10 @@ struct ServerOptions {
   // fires). 0: unbounded.
   size_t max_queued_bytes = size_t{256} << 20;
   HelloVerifier verify_hello;            // empty: no authentication
+  // Peer authentication (peer_auth.h): nullopt uses the process-wide cluster key, "" turns it off,
+  // anything else is the key. With a key, every connection must pass the HMAC challenge-response
+  // before any call is served; verify_hello is then ignored.
+  std::optional<std::string> cluster_key;
 };
 
 class Server {
@@ -98,6 +103,9 @@ class Server {
 
   // Open connections right now (for tests and metrics).
   size_t connection_count() const;
+
+  // True when this server requires the cluster key of its peers.
+  bool authenticates_peers() const;
 
  private:
   std::shared_ptr<internal::ServerCore> core_;
