@@ -70,9 +70,12 @@ void EmitContainers(YAML::Emitter& out, const ClusterSpec& spec) {
     out << YAML::Key << "image" << YAML::Value << container.image;
     out << YAML::Key << "host" << YAML::Value << container.host;
     if (!container.volumes.empty()) {
-      out << YAML::Key << "volumes" << YAML::Value << YAML::BeginSeq;
-      for (const std::string& bind : container.volumes) out << bind;
-      out << YAML::EndSeq;
+      out << YAML::Key << "volumes" << YAML::Value;
+      EmitList(out, container.volumes);
+    }
+    if (!container.binds.empty()) {
+      out << YAML::Key << "binds" << YAML::Value;
+      EmitList(out, container.binds);
     }
     out << YAML::Key << "state" << YAML::Value << container.state << YAML::EndMap;
   }
@@ -165,7 +168,7 @@ std::string SectionJson(const ClusterSpec& spec, Kind kind) {
     case Kind::kContainer:
       for (const ContainerDecl& c : spec.containers) {
         items.push_back("{" + Field("name", Json(c.name), true) + Field("image", Json(c.image)) +
-                        Field("host", Json(c.host)) + Field("volumes", JsonList(c.volumes)) +
+                        Field("host", Json(c.host)) + Field("volumes", JsonList(c.volumes)) + Field("binds", JsonList(c.binds)) +
                         Field("state", Json(c.state)) + "}");
       }
       break;

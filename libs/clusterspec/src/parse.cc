@@ -23,7 +23,7 @@ const std::vector<std::string_view> kVolumeFields = {"name", "type", "replica", 
 const std::vector<std::string_view> kVolumeOptionFields = {"no_quorum"};
 const std::vector<std::string_view> kMountFields = {"host", "volume", "path", "options"};
 const std::vector<std::string_view> kImageFields = {"name", "source", "parent"};
-const std::vector<std::string_view> kContainerFields = {"name", "image", "host", "volumes", "state"};
+const std::vector<std::string_view> kContainerFields = {"name", "image", "host", "volumes", "binds", "state"};
 
 std::string Quoted(std::string_view text) { return "\"" + std::string(text) + "\""; }
 
@@ -194,23 +194,34 @@ Result<ImageDecl> ReadImage(const YamlMap& map) {
   return image;
 }
 
+// "SOURCE:/path[:ro]" entries: SOURCE is a volume name (volumes) or an absolute host directory (binds).
+Status ReadMountList(const YamlMap& map, std::string_view key, bool volume_source, std::vector<std::string>* out) {
+  auto list = map.Get(key);
+  if (!list) return Status::Ok();
+  CAIRN_ASSIGN_OR_RETURN(auto items, list->List());
+  const std::string form = volume_source ? "VOLUME:/path or VOLUME:/path:ro" : "HOSTDIR:/path or HOSTDIR:/path:ro (both absolute)";
+  for (const YamlValue& item : items) {
+    CAIRN_ASSIGN_OR_RETURN(std::string text, item.String());
+    size_t colon = text.find(':');
+    std::string source = text.substr(0, colon);
+    std::string rest = colon == std::string::npos ? "" : text.substr(colon + 1);
+    if (rest.ends_with(":ro")) rest.resize(rest.size() - 3);
+    bool source_ok = volume_source ? volume::ValidateVolumeName(source).ok() : (!source.empty() && source[0] == '/');
+    if (!source_ok || rest.empty() || rest[0] != '/' || rest.find(':') != std::string::npos) {
+      return item.Error(Quoted(text) + " is not " + form);
+    }
+    out->push_back(std::move(text));
+  }
+  return Status::Ok();
+}
+
 Result<ContainerDecl> ReadContainer(const YamlMap& map) {
   ContainerDecl container;
   CAIRN_ASSIGN_OR_RETURN(container.name, ReadName(map, "name", ValidateObjectName));
   CAIRN_ASSIGN_OR_RETURN(container.image, ReadName(map, "image", ValidateObjectName));
   CAIRN_ASSIGN_OR_RETURN(container.host, ReadName(map, "host", config::ValidateNodeName));
-  if (auto volumes = map.Get("volumes")) {
-    CAIRN_ASSIGN_OR_RETURN(auto items, volumes->List());
-    for (const YamlValue& item : items) {
-      CAIRN_ASSIGN_OR_RETURN(std::string bind, item.String());
-      size_t colon = bind.find(':');
-      if (bind.empty() || bind[0] != '/' || colon == std::string::npos || colon + 1 >= bind.size() ||
-          bind[colon + 1] != '/') {
-        return item.Error(Quoted(bind) + " is not a bind; write HOSTDIR:/path or HOSTDIR:/path:ro (both absolute)");
-      }
-      container.volumes.push_back(std::move(bind));
-    }
-  }
+  CAIRN_RETURN_IF_ERROR(ReadMountList(map, "volumes", /*volume_source=*/true, &container.volumes));
+  CAIRN_RETURN_IF_ERROR(ReadMountList(map, "binds", /*volume_source=*/false, &container.binds));
   CAIRN_RETURN_IF_ERROR(ReadEnumField(map, "state", {"running", "stopped"}, &container.state));
   return container;
 }
@@ -306,6 +317,10 @@ Status CheckReferences(const Sections& s) {
     for (const auto& container : *s.containers) {
       if (s.hosts) CAIRN_RETURN_IF_ERROR(CheckReference(container.map, "host", container.decl.host, "host", Names(*s.hosts)));
       if (s.images) CAIRN_RETURN_IF_ERROR(CheckReference(container.map, "image", container.decl.image, "image", Names(*s.images)));
+      if (!s.volumes) continue;
+      for (const std::string& entry : container.decl.volumes) {
+        CAIRN_RETURN_IF_ERROR(CheckReference(container.map, "volumes", entry.substr(0, entry.find(':')), "volume", Names(*s.volumes)));
+      }
     }
   }
   return Status::Ok();

@@ -83,8 +83,11 @@ void Compare(const ContainerDecl& from, const ContainerDecl& to, Change* change)
   if (from.volumes != to.volumes) {
     change->fields.push_back("volumes " + Arrow(Words(from.volumes, ","), Words(to.volumes, ","))), fixed = true;
   }
+  if (from.binds != to.binds) {
+    change->fields.push_back("binds " + Arrow(Words(from.binds, ","), Words(to.binds, ","))), fixed = true;
+  }
   if (fixed) {
-    change->unsupported = "a container's image, host and volumes are fixed at creation; remove it from the file, "
+    change->unsupported = "a container's image, host, volumes and binds are fixed at creation; remove it from the file, "
                           "apply with --prune, then add it back";
   }
 }

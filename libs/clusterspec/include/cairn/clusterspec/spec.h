@@ -68,7 +68,8 @@ struct ContainerDecl {
   std::string name;
   std::string image;
   std::string host;
-  std::vector<std::string> volumes;  // binds "HOSTDIR:/path[:ro]"
+  std::vector<std::string> volumes;  // "VOLUME:/path[:ro]": the host's mount of a replicated volume
+  std::vector<std::string> binds;    // "HOSTDIR:/path[:ro]": a directory of the host
   std::string state = "running";     // running | stopped
   friend bool operator==(const ContainerDecl&, const ContainerDecl&) = default;
 };
