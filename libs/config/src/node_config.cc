@@ -12,7 +12,8 @@ namespace {
 // Order matters only for "known fields: ..." in messages; it follows docs/config.md.
 const std::vector<std::string_view> kTopFields = {
     "name",           "data_dir",       "role", "peer_address", "client_address", "advertise_peer_address",
-    "advertise_client_address", "initial_cluster", "join", "log"};
+    "advertise_client_address", "initial_cluster", "join", "log", "auth"};
+const std::vector<std::string_view> kAuthFields = {"peer", "cluster_key_file", "api_token_file"};
 const std::vector<std::string_view> kMemberFields = {"name", "peer_address"};
 const std::vector<std::string_view> kJoinFields = {"address", "token"};
 const std::vector<std::string_view> kLogFields = {"level", "format", "file"};
@@ -69,6 +70,31 @@ Status ReadRole(const YamlMap& top, NodeConfig* config) {
     config->role = Role::kWitness;
   } else {
     return value->Error(Quoted(text) + " is not a role (use voter or witness)");
+  }
+  return Status::Ok();
+}
+
+Status ReadAuth(const YamlMap& top, NodeConfig* config) {
+  auto value = top.Get("auth");
+  if (!value) return Status::Ok();
+  CAIRN_ASSIGN_OR_RETURN(YamlMap auth_map, value->Map(kAuthFields));
+  if (auto peer = auth_map.Get("peer")) {
+    CAIRN_ASSIGN_OR_RETURN(std::string text, peer->String());
+    if (text == "auto") {
+      config->auth.peer = PeerAuth::kAuto;
+    } else if (text == "required") {
+      config->auth.peer = PeerAuth::kRequired;
+    } else if (text == "off") {
+      config->auth.peer = PeerAuth::kOff;
+    } else {
+      return peer->Error(Quoted(text) + " is not a peer authentication mode (use auto, required or off)");
+    }
+  }
+  if (auto path = auth_map.Get("cluster_key_file")) {
+    CAIRN_ASSIGN_OR_RETURN(config->auth.cluster_key_file, path->AbsolutePath());
+  }
+  if (auto path = auth_map.Get("api_token_file")) {
+    CAIRN_ASSIGN_OR_RETURN(config->auth.api_token_file, path->AbsolutePath());
   }
   return Status::Ok();
 }
@@ -194,6 +220,15 @@ void EmitAddress(YAML::Emitter& out, std::string_view key, const HostPort& addre
 
 }  // namespace
 
+std::string_view PeerAuthName(PeerAuth mode) {
+  switch (mode) {
+    case PeerAuth::kRequired: return "required";
+    case PeerAuth::kOff: return "off";
+    case PeerAuth::kAuto: break;
+  }
+  return "auto";
+}
+
 std::string_view RoleName(Role role) { return role == Role::kWitness ? "witness" : "voter"; }
 
 std::string_view BootstrapModeName(BootstrapMode mode) {
@@ -227,7 +262,8 @@ bool operator==(const NodeConfig& a, const NodeConfig& b) {
          SameAddress(a.client_address, b.client_address) &&
          SameOptionalAddress(a.advertise_peer_address, b.advertise_peer_address) &&
          SameOptionalAddress(a.advertise_client_address, b.advertise_client_address) &&
-         a.initial_cluster == b.initial_cluster && a.join == b.join && a.log == b.log && a.role == b.role;
+         a.initial_cluster == b.initial_cluster && a.join == b.join && a.log == b.log && a.auth == b.auth &&
+         a.role == b.role;
 }
 
 BootstrapMode NodeConfig::bootstrap_mode() const {
@@ -237,6 +273,10 @@ BootstrapMode NodeConfig::bootstrap_mode() const {
 }
 
 HostPort NodeConfig::AdvertisedPeerAddress() const { return advertise_peer_address.value_or(peer_address); }
+std::string NodeConfig::ClusterKeyPath() const {
+  return auth.cluster_key_file.empty() ? data_dir + "/cluster.key" : auth.cluster_key_file;
+}
+
 HostPort NodeConfig::AdvertisedClientAddress() const { return advertise_client_address.value_or(client_address); }
 
 Status ValidateNodeName(std::string_view name) {
@@ -265,6 +305,7 @@ Result<NodeConfig> ParseNodeConfig(std::string_view text, std::string_view filen
   CAIRN_RETURN_IF_ERROR(ReadAddresses(top, &config));
   CAIRN_RETURN_IF_ERROR(CheckPeerAddressDialable(top, config));
   CAIRN_RETURN_IF_ERROR(ReadLog(top, &config));
+  CAIRN_RETURN_IF_ERROR(ReadAuth(top, &config));
   CAIRN_RETURN_IF_ERROR(ReadInitialCluster(top, &config));
   CAIRN_RETURN_IF_ERROR(ReadJoin(top, &config));
   CAIRN_RETURN_IF_ERROR(CheckRole(top, config));
@@ -306,6 +347,15 @@ std::string NodeConfigToYaml(const NodeConfig& config) {
   out << YAML::Key << "level" << YAML::Value << config.log.level;
   out << YAML::Key << "format" << YAML::Value << (config.log.format == log::Format::kJson ? "json" : "text");
   if (!config.log.file.empty()) out << YAML::Key << "file" << YAML::Value << config.log.file;
+  out << YAML::EndMap;
+  out << YAML::Key << "auth" << YAML::Value << YAML::BeginMap;
+  out << YAML::Key << "peer" << YAML::Value << std::string(PeerAuthName(config.auth.peer));
+  if (!config.auth.cluster_key_file.empty()) {
+    out << YAML::Key << "cluster_key_file" << YAML::Value << config.auth.cluster_key_file;
+  }
+  if (!config.auth.api_token_file.empty()) {
+    out << YAML::Key << "api_token_file" << YAML::Value << config.auth.api_token_file;
+  }
   out << YAML::EndMap;
   out << YAML::EndMap;
   return std::string(out.c_str()) + "\n";

@@ -5,7 +5,9 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <thread>
 
 #include <google/protobuf/struct.pb.h>
@@ -164,13 +166,26 @@ bool IsTransportFailure(const cairn::Status& status) {
   return status.code() == StatusCode::kUnavailable || status.code() == StatusCode::kDeadlineExceeded;
 }
 
+std::string DefaultApiToken() {
+  if (const char* token = std::getenv("CAIRN_API_TOKEN"); token != nullptr && *token != '\0') return token;
+  const char* path = std::getenv("CAIRN_API_TOKEN_FILE");
+  if (path == nullptr || *path == '\0') return {};
+  std::ifstream file(path);
+  std::string line;
+  std::getline(file, line);
+  while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
+  return line;
+}
+
 EtcdClient::EtcdClient(std::vector<HostPort> endpoints, ClientOptions options)
-    : endpoints_(std::move(endpoints)), options_(options), connections_(endpoints_.size()) {}
+    : endpoints_(std::move(endpoints)), options_(options), connections_(endpoints_.size()) {
+  if (!options_.bearer_token) options_.bearer_token = DefaultApiToken();
+}
 
 EtcdClient::~EtcdClient() = default;
 
 HttpConnection& EtcdClient::ConnectionTo(size_t index) {
-  if (!connections_[index]) connections_[index] = std::make_unique<HttpConnection>(endpoints_[index]);
+  if (!connections_[index]) connections_[index] = std::make_unique<HttpConnection>(endpoints_[index], *options_.bearer_token);
   return *connections_[index];
 }
 
@@ -281,7 +296,7 @@ Result<etcd::StatusResponse> EtcdClient::Status() {
 }
 
 Result<etcd::StatusResponse> EtcdClient::StatusOf(const HostPort& endpoint) {
-  HttpConnection connection(endpoint);
+  HttpConnection connection(endpoint, *options_.bearer_token);
   Deadline deadline = After(options_.timeout);
   Deadline connect_deadline = std::min(deadline, After(options_.connect_timeout));
   auto reply = connection.Post("/v3/maintenance/status", "{}", connect_deadline, deadline);
@@ -296,7 +311,7 @@ Result<etcd::StatusResponse> EtcdClient::StatusOf(const HostPort& endpoint) {
 }
 
 Result<HealthReply> EtcdClient::HealthOf(const HostPort& endpoint) {
-  HttpConnection connection(endpoint);
+  HttpConnection connection(endpoint, *options_.bearer_token);
   Deadline deadline = After(options_.timeout);
   Deadline connect_deadline = std::min(deadline, After(options_.connect_timeout));
   auto reply = connection.Get("/health", connect_deadline, deadline);

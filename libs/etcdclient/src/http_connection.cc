@@ -41,9 +41,10 @@ std::string Describe(const ErrorCode& ec) {
 }
 
 http::request<http::string_body> MakeRequest(bool post, const HostPort& endpoint, const std::string& target,
-                                             std::string_view body) {
+                                             std::string_view body, const std::string& bearer_token) {
   http::request<http::string_body> request{post ? http::verb::post : http::verb::get, target, 11};
   request.set(http::field::host, endpoint.ToString());
+  if (!bearer_token.empty()) request.set(http::field::authorization, "Bearer " + bearer_token);
   request.set(http::field::user_agent, "cairn-etcdclient");
   if (post) {
     request.set(http::field::content_type, "application/json");
@@ -56,7 +57,8 @@ http::request<http::string_body> MakeRequest(bool post, const HostPort& endpoint
 
 }  // namespace
 
-HttpConnection::HttpConnection(HostPort endpoint) : endpoint_(std::move(endpoint)), stream_(io_) {}
+HttpConnection::HttpConnection(HostPort endpoint, std::string bearer_token)
+    : endpoint_(std::move(endpoint)), bearer_token_(std::move(bearer_token)), stream_(io_) {}
 
 void HttpConnection::Close() {
   ErrorCode ignored;
@@ -90,7 +92,7 @@ Status HttpConnection::Connect(Deadline connect_deadline) {
 
 Result<HttpReply> HttpConnection::RoundTripOnce(bool post, const std::string& target, std::string_view body,
                                                 Deadline deadline) {
-  auto request = MakeRequest(post, endpoint_, target, body);
+  auto request = MakeRequest(post, endpoint_, target, body, bearer_token_);
   ErrorCode ec = RunOperation(io_, stream_, deadline,
                               [&](auto handler) { http::async_write(stream_, request, std::move(handler)); });
   if (ec) return Fail(ec, "sending the request");
@@ -133,7 +135,7 @@ Status HttpConnection::PostStream(const std::string& target, std::string_view bo
                                   const std::function<bool(std::string_view)>& on_data, HttpReply* error_reply) {
   Close();  // a stream gets its own connection, closed at the end
   CAIRN_RETURN_IF_ERROR(Connect(connect_deadline));
-  auto request = MakeRequest(true, endpoint_, target, body);
+  auto request = MakeRequest(true, endpoint_, target, body, bearer_token_);
   ErrorCode ec = RunOperation(io_, stream_, header_deadline,
                               [&](auto handler) { http::async_write(stream_, request, std::move(handler)); });
   if (ec) return Fail(ec, "sending the request");

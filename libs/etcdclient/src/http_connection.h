@@ -32,7 +32,8 @@ struct HttpReply {
 
 class HttpConnection {
  public:
-  explicit HttpConnection(HostPort endpoint);
+  // bearer_token: sent as "Authorization: Bearer ..." when not empty.
+  explicit HttpConnection(HostPort endpoint, std::string bearer_token = {});
   HttpConnection(const HttpConnection&) = delete;
   HttpConnection& operator=(const HttpConnection&) = delete;
 
@@ -68,6 +69,7 @@ class HttpConnection {
   Status Fail(const boost::system::error_code& ec, std::string_view during);
 
   HostPort endpoint_;
+  std::string bearer_token_;
   boost::asio::io_context io_;
   boost::beast::tcp_stream stream_;
   boost::beast::flat_buffer buffer_;

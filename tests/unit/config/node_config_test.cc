@@ -34,7 +34,11 @@ std::vector<ErrorCase> ErrorCases() {
        "node.yaml:3:1: unknown field \"nmae\", did you mean \"name\"?"},
       {"unknown field without suggestion", head + "zzz: 1\n",
        "node.yaml:3:1: unknown field \"zzz\" (known fields: name, data_dir, role, peer_address, client_address, "
-       "advertise_peer_address, advertise_client_address, initial_cluster, join, log)"},
+       "advertise_peer_address, advertise_client_address, initial_cluster, join, log, auth)"},
+      {"bad peer auth mode", head + "auth:\n  peer: maybe\n",
+       "node.yaml:4:9: auth.peer: \"maybe\" is not a peer authentication mode (use auto, required or off)"},
+      {"relative key file", head + "auth:\n  cluster_key_file: cluster.key\n",
+       "node.yaml:4:21: auth.cluster_key_file: \"cluster.key\" is not an absolute path (start it with /)"},
       {"unknown nested field", head + "log:\n  lvl: debug\n",
        "node.yaml:4:3: log: unknown field \"lvl\", did you mean \"level\"?"},
       {"duplicate field", head + "name: n2\n", "node.yaml:3:1: name: duplicate field (first set at line 1)"},
@@ -210,6 +214,28 @@ TEST(NodeConfigTest, JoinConfigRoundTrips) {
   EXPECT_EQ(again->join->token, "x:y#z");
 }
 
+TEST(NodeConfigTest, AuthSectionRoundTrips) {
+  auto config = ParseNodeConfig(std::string(kHead) +
+                                    "auth:\n  peer: required\n  cluster_key_file: /etc/cairn/cluster.key\n"
+                                    "  api_token_file: /etc/cairn/api.token\n",
+                                "node.yaml");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->auth.peer, PeerAuth::kRequired);
+  EXPECT_EQ(config->ClusterKeyPath(), "/etc/cairn/cluster.key");
+  EXPECT_EQ(config->auth.api_token_file, "/etc/cairn/api.token");
+  auto again = ParseNodeConfig(NodeConfigToYaml(*config), "written.yaml");
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(*again, *config);
+}
+
+TEST(NodeConfigTest, AuthDefaultsToAutoWithTheKeyInTheDataDir) {
+  auto config = ParseNodeConfig(kHead, "node.yaml");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->auth.peer, PeerAuth::kAuto);
+  EXPECT_EQ(config->ClusterKeyPath(), config->data_dir + "/cluster.key");
+  EXPECT_TRUE(config->auth.api_token_file.empty());
+}
+
 TEST(NodeConfigTest, EqualityNoticesEveryField) {
   auto base = ParseNodeConfig(kFullFile, "full.yaml");
   ASSERT_TRUE(base.ok());
@@ -221,6 +247,9 @@ TEST(NodeConfigTest, EqualityNoticesEveryField) {
   EXPECT_FALSE(changed == *base);
   changed = *base;
   changed.log.file.clear();
+  EXPECT_FALSE(changed == *base);
+  changed = *base;
+  changed.auth.peer = PeerAuth::kOff;
   EXPECT_FALSE(changed == *base);
 }
 

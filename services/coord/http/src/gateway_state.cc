@@ -11,7 +11,7 @@ constexpr std::array<std::string_view, static_cast<size_t>(Endpoint::kCount)> kP
     "/v3/kv/compaction",    "/v3/watch",            "/v3/lease/grant",        "/v3/lease/revoke",
     "/v3/lease/keepalive",  "/v3/lease/timetolive", "/v3/lease/leases",       "/v3/cluster/member/list",
     "/v3/cluster/member/add", "/v3/cluster/member/remove", "/v3/cluster/member/promote",
-    "/v3/cluster/member/update", "/v3/maintenance/status", "/v3/maintenance/snapshot", "/health", "/metrics", "/version", "other",
+    "/v3/cluster/member/update", "/v3/maintenance/status", "/v3/maintenance/snapshot", "/health", "/metrics", "/version", "/cairn/v1/", "other",
 };
 
 }  // namespace
@@ -20,6 +20,7 @@ std::string_view EndpointPath(Endpoint endpoint) { return kPaths[static_cast<siz
 
 Endpoint EndpointOf(std::string_view target) {
   std::string_view path = target.substr(0, target.find('?'));
+  if (path.substr(0, 10) == "/cairn/v1/") return Endpoint::kCairn;
   constexpr size_t kKnown = static_cast<size_t>(Endpoint::kUnknown);
   for (size_t i = 0; i < kKnown; ++i) {
     if (kPaths[i] == path) return static_cast<Endpoint>(i);
@@ -43,6 +44,25 @@ Endpoint EndpointOf(std::string_view target) {
 
 bool IsGetEndpoint(Endpoint endpoint) {
   return endpoint == Endpoint::kHealth || endpoint == Endpoint::kMetrics || endpoint == Endpoint::kVersion;
+}
+
+bool NeedsBearerToken(Endpoint endpoint, std::string_view target) {
+  if (endpoint == Endpoint::kHealth || endpoint == Endpoint::kVersion) return false;
+  std::string_view path = target.substr(0, target.find('?'));
+  return !(endpoint == Endpoint::kCairn && path.substr(0, 15) == "/cairn/v1/join/");
+}
+
+bool BearerMatches(std::string_view authorization, std::string_view token) {
+  constexpr std::string_view kScheme = "Bearer ";
+  if (authorization.size() != kScheme.size() + token.size()) return false;
+  unsigned char difference = 0;
+  for (size_t i = 0; i < kScheme.size(); ++i) {
+    difference |= static_cast<unsigned char>(authorization[i] ^ kScheme[i]);
+  }
+  for (size_t i = 0; i < token.size(); ++i) {
+    difference |= static_cast<unsigned char>(authorization[kScheme.size() + i] ^ token[i]);
+  }
+  return difference == 0;  // every byte compared: the time does not depend on where they differ
 }
 
 void GatewayMetrics::RequestFinished(Endpoint endpoint, int http_status, std::chrono::nanoseconds latency) {

@@ -23,7 +23,7 @@ enum class Endpoint : int {
   kRange, kPut, kDeleteRange, kTxn, kCompaction, kWatch,
   kLeaseGrant, kLeaseRevoke, kLeaseKeepAlive, kLeaseTimeToLive, kLeaseLeases,
   kMemberList, kMemberAdd, kMemberRemove, kMemberPromote, kMemberUpdate,
-  kStatus, kSnapshot, kHealth, kMetrics, kVersion, kUnknown,
+  kStatus, kSnapshot, kHealth, kMetrics, kVersion, kCairn, kUnknown,
   kCount,
 };
 
@@ -33,6 +33,11 @@ std::string_view EndpointPath(Endpoint endpoint);
 Endpoint EndpointOf(std::string_view target);
 // True for endpoints read with GET (/health, /metrics, /version); the rest are POST.
 bool IsGetEndpoint(Endpoint endpoint);
+// True when a request to target needs the bearer token (when one is configured): all but GET
+// /health and /version and the join exchange under /cairn/v1/join/.
+bool NeedsBearerToken(Endpoint endpoint, std::string_view target);
+// Checks an Authorization header value against "Bearer " + token in constant time.
+bool BearerMatches(std::string_view authorization, std::string_view token);
 
 // Request count and latency histogram per endpoint, in-flight gauge. Lock-free (atomics).
 class GatewayMetrics {

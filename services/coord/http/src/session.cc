@@ -137,9 +137,21 @@ void Session::Route() {
     response_.body().clear();
     return Send(http::status::ok, "text/plain");
   }
+  std::string_view target(request.target().data(), request.target().size());
+  if (!state_->options.api_token.empty() && NeedsBearerToken(endpoint_, target)) {
+    auto header = request[http::field::authorization];
+    if (!BearerMatches(std::string_view(header.data(), header.size()), state_->options.api_token)) {
+      log::Warn("gateway.unauthorized", "peer", RemoteEndpointText(), "path", target);
+      return ReplyError(http::status::unauthorized, 16,
+                        header.empty() ? "this API requires a bearer token: send \"Authorization: Bearer TOKEN\" "
+                                         "(clusterctl: --token-file, $CAIRN_API_TOKEN or ~/.config/cairn/clusterctl.yaml)"
+                                       : "wrong bearer token");
+    }
+  }
   http::verb expected = IsGetEndpoint(endpoint_) ? http::verb::get : http::verb::post;
   if (request.method() != expected) return ReplyError(http::status::method_not_allowed, 12, "Method Not Allowed");
   switch (endpoint_) {
+    case Endpoint::kCairn: return ServeExtension();
     case Endpoint::kHealth: return ServeHealth();
     case Endpoint::kMetrics: return ServeMetrics();
     case Endpoint::kVersion: return ServeVersion();
@@ -283,6 +295,34 @@ void Session::OnWritten(beast::error_code ec) {
   if (!response_.keep_alive()) return unread_body_ ? LingerClose() : Close();
   response_.body().clear();  // keeps its capacity for the next response
   ReadHeader();
+}
+
+// ---- Cairn's own endpoints ----
+
+void Session::ServeExtension() {
+  if (!state_->options.extension) return ReplyError(http::status::not_found, 5, "Not Found");
+  const auto& request = parser_->get();
+  std::string_view target(request.target().data(), request.target().size());
+  ExtensionRequest call{.path = std::string(target.substr(0, target.find('?'))), .body = request.body(),
+                        .peer = RemoteEndpointText()};
+  auto executor = stream_.get_executor();
+  state_->options.extension(std::move(call), [self = shared_from_this(), executor](ExtensionReply reply) {
+    net::post(executor, [self, reply = std::move(reply)]() mutable {
+      if (self->phase_ == Phase::kClosed) {
+        self->state_->metrics.RequestFinished(self->endpoint_, 499, std::chrono::steady_clock::now() - self->started_);
+        return;
+      }
+      self->response_.body() = std::move(reply.body);
+      self->Send(static_cast<http::status>(reply.http_status), kJson);
+    });
+  });
+}
+
+std::string Session::RemoteEndpointText() const {
+  beast::error_code ec;
+  auto endpoint = stream_.socket().remote_endpoint(ec);
+  if (ec) return "unknown";
+  return HostPort{endpoint.address().to_string(), endpoint.port()}.ToString();
 }
 
 // ---- GET endpoints ----

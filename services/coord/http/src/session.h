@@ -56,6 +56,10 @@ class Session : public std::enable_shared_from_this<Session> {
   void Send(boost::beast::http::status status, std::string_view content_type);
   void OnWritten(boost::beast::error_code ec);
 
+  // /cairn/v1/...: hands the request to GatewayOptions::extension.
+  void ServeExtension();
+  // The client's "host:port", for logs.
+  std::string RemoteEndpointText() const;
   void ServeHealth();
   void ServeMetrics();
   void ServeVersion();

@@ -48,6 +48,22 @@ struct JoinConfig {
   friend bool operator==(const JoinConfig& a, const JoinConfig& b);
 };
 
+// Peer authentication with the cluster key (docs/operations.md "Security").
+enum class PeerAuth {
+  kAuto,      // on when the cluster key file exists (a joined node received it), off otherwise
+  kRequired,  // on; a single-node cluster creates the key when missing, other nodes refuse to start without it
+  kOff,       // off even when a key file exists
+};
+std::string_view PeerAuthName(PeerAuth mode);
+
+struct AuthConfig {
+  PeerAuth peer = PeerAuth::kAuto;
+  std::string cluster_key_file;  // absolute path; empty: DATA_DIR/cluster.key
+  // Absolute path of a file whose first line is the HTTP API's bearer token; empty: no token needed.
+  std::string api_token_file;
+  friend bool operator==(const AuthConfig&, const AuthConfig&) = default;
+};
+
 struct LogConfig {
   std::string level = "info";  // trace, debug, info, warn, error, critical, off
   log::Format format = log::Format::kText;
@@ -67,12 +83,15 @@ struct NodeConfig {
   std::vector<InitialMember> initial_cluster;  // empty unless static bootstrap
   std::optional<JoinConfig> join;
   LogConfig log;
+  AuthConfig auth;
   Role role = Role::kVoter;
 
   BootstrapMode bootstrap_mode() const;
   // advertise_*_address when set, the listen address otherwise.
   HostPort AdvertisedPeerAddress() const;
   HostPort AdvertisedClientAddress() const;
+  // auth.cluster_key_file, or DATA_DIR/cluster.key.
+  std::string ClusterKeyPath() const;
 
   // Field by field (HostPort has no operator== of its own).
   friend bool operator==(const NodeConfig& a, const NodeConfig& b);

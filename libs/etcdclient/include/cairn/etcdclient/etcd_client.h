@@ -50,7 +50,14 @@ class HttpConnection;
 struct ClientOptions {
   std::chrono::nanoseconds timeout = std::chrono::seconds(5);          // whole call, all endpoints
   std::chrono::nanoseconds connect_timeout = std::chrono::seconds(1);  // one endpoint's TCP connect
+  // Sent as "Authorization: Bearer TOKEN" on every request when not empty (the gateway's
+  // auth.api_token_file). nullopt: DefaultApiToken().
+  std::optional<std::string> bearer_token;
 };
+
+// $CAIRN_API_TOKEN when set, else the first line of the file named by $CAIRN_API_TOKEN_FILE (clusterd
+// sets that for the processes it starts), else empty. An unreadable file reads as empty.
+std::string DefaultApiToken();
 
 // Called with each WatchResponse (including the "created" one); return false to stop watching.
 using WatchCallback = std::function<bool(const etcd::WatchResponse&)>;

@@ -9,6 +9,12 @@
 //   POST /v3/maintenance/snapshot      chunked stream of {"result":{"blob":...}} lines, when the CoordApi
 //                                      is also a SnapshotSource (CoordNode); Unimplemented otherwise
 //   GET  /health  /metrics  /version
+//   POST /cairn/v1/...                Cairn's own endpoints (join tokens, join), served by
+//                                      GatewayOptions::extension when set
+//
+// Authentication: with GatewayOptions::api_token set, every request must carry
+// "Authorization: Bearer TOKEN" except GET /health, GET /version and POST /cairn/v1/join/...
+// (the join token authenticates those); others get 401 {"error":...,"code":16}.
 //
 // Bodies are protobuf's JSON mapping of etcd's messages (proto field names, base64 bytes, int64 as
 // strings); errors are {"error":MSG,"message":MSG,"code":GRPC_CODE} with grpc-gateway's HTTP
@@ -27,6 +33,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -38,7 +45,24 @@
 
 namespace cairn::coord {
 
+// One request to a /cairn/v1/ endpoint and its answer (a JSON body with an HTTP status).
+struct ExtensionRequest {
+  std::string path;  // e.g. "/cairn/v1/token/create" (query string removed)
+  std::string body;
+  std::string peer;  // "host:port" of the caller
+};
+struct ExtensionReply {
+  int http_status = 200;
+  std::string body;  // JSON
+};
+// Called on a gateway thread; must not block: answer through `reply` (once, from any thread).
+using ExtensionHandler = std::function<void(ExtensionRequest request, std::function<void(ExtensionReply)> reply)>;
+
 struct GatewayOptions {
+  // When not empty, requests must carry "Authorization: Bearer api_token" (see the header comment).
+  std::string api_token;
+  // Serves POST /cairn/v1/...; empty: those paths answer 404.
+  ExtensionHandler extension;
   // Largest decoded request (etcd's --max-request-bytes, 1.5 MiB): larger ones get etcd's
   // "etcdserver: request is too large" (400).
   size_t max_request_bytes = 1536 * 1024;
