@@ -57,6 +57,7 @@ void AddAllCommands(CLI::App& root, Context& context) {
   AddContainerCommands(root, context);
   AddTokenCommands(root, context);
   AddApplyCommands(root, context);
+  AddStatusCommands(root, context);
 }
 
 }  // namespace

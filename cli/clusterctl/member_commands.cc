@@ -1,4 +1,4 @@
-// clusterctl member ... and status: the store's members, over etcd's v3 JSON API
+// clusterctl member ...: the store's members, over etcd's v3 JSON API
 // (libs/etcdclient). Member ids are hexadecimal, as etcdctl shows them.
 //
 // `member replace` does a replacement in the safe order: the new member joins as a learner (no
@@ -194,68 +194,6 @@ int RunReplace(Context& context, const ReplaceArgs& args) {
   });
 }
 
-// ---- status ----
-
-struct EndpointReport {
-  HostPort endpoint;
-  Result<etcd::StatusResponse> status = InternalError("not asked");
-  Result<etcdclient::HealthReply> health = InternalError("not asked");
-};
-
-std::string ReportJson(const EndpointReport& report) {
-  std::string json = "{\"Endpoint\":" + JsonString(report.endpoint.ToString());
-  if (report.status.ok()) json += ",\"Status\":" + EtcdctlJson(*report.status);
-  json += std::string(",\"Healthy\":") + (report.health.ok() && report.health->healthy ? "true" : "false");
-  if (!report.status.ok()) json += ",\"Error\":" + JsonString(report.status.status().message());
-  return json + "}";
-}
-
-std::vector<std::string> ReportRow(const EndpointReport& report) {
-  if (!report.status.ok()) {
-    return {report.endpoint.ToString(), "-", "-", "-", "-", "-", "-", "unhealthy", report.status.status().message()};
-  }
-  const etcd::StatusResponse& status = *report.status;
-  std::string health = report.health.ok() ? (report.health->healthy ? "healthy" : "unhealthy") : "unknown";
-  std::string errors;
-  for (const std::string& error : status.errors()) errors += (errors.empty() ? "" : "; ") + error;
-  if (report.health.ok() && !report.health->healthy) errors += (errors.empty() ? "" : "; ") + report.health->body;
-  return {report.endpoint.ToString(),
-          HexId(status.header().member_id()),
-          status.leader() == status.header().member_id() ? "true" : "false",
-          std::to_string(status.raftterm()),
-          std::to_string(status.raftindex()),
-          std::to_string(status.raftappliedindex()),
-          HumanBytes(static_cast<uint64_t>(status.dbsize())),
-          health,
-          errors};
-}
-
-// Asks every endpoint for itself (no failover): one row per endpoint; exit 1 if any failed.
-int RunStatus(Context& context) {
-  auto client = MakeClient(context);
-  if (!client.ok()) return Fail(context, "status", client.status());
-  std::vector<EndpointReport> reports;
-  bool all_ok = true;
-  for (const HostPort& endpoint : (*client)->endpoints()) {
-    EndpointReport report{endpoint};
-    report.status = (*client)->StatusOf(endpoint);
-    if (report.status.ok()) report.health = (*client)->HealthOf(endpoint);
-    all_ok = all_ok && report.status.ok() && report.health.ok() && report.health->healthy;
-    reports.push_back(std::move(report));
-  }
-  if (JsonOutput(context)) {
-    *context.out << "[";
-    for (size_t i = 0; i < reports.size(); ++i) *context.out << (i > 0 ? "," : "") << ReportJson(reports[i]);
-    *context.out << "]\n";
-  } else {
-    std::vector<std::vector<std::string>> rows{
-        {"ENDPOINT", "ID", "LEADER", "TERM", "RAFT INDEX", "APPLIED", "DB SIZE", "HEALTH", "ERRORS"}};
-    for (const EndpointReport& report : reports) rows.push_back(ReportRow(report));
-    PrintTable(*context.out, rows);
-  }
-  return all_ok ? kExitOk : kExitFailed;
-}
-
 // ---- recover (quorum loss) ----
 
 // Prints the status of every reachable endpoint, which one is most up to date, and the offline
@@ -365,8 +303,6 @@ void AddMemberCommands(CLI::App& root, Context& context) {
   CLI::App* member = root.add_subcommand("member", "list, add, promote, remove, replace and recover store members");
   member->require_subcommand(1);
   AddMemberVerbs(*member, context);
-  CLI::App* status = root.add_subcommand("status", "each endpoint's member id, leadership, term, indexes, size, health");
-  status->callback([&context] { context.action = [&context] { return RunStatus(context); }; });
 }
 
 }  // namespace cairn::clusterctl
