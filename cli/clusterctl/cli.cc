@@ -5,7 +5,11 @@
 #include <exception>
 #include <ostream>
 
+#include <filesystem>
+#include <fstream>
+
 #include "cairn/common/logging.h"
+#include "cairn/config/yaml_reader.h"
 #include "commands.h"
 
 namespace cairn::clusterctl {
@@ -42,6 +46,25 @@ void AddGlobalOptions(CLI::App& app, GlobalOptions& globals) {
   app.add_option("--timeout", globals.timeout, "how long to wait for the cluster, e.g. 500ms, 10s")
       ->check(CheckDuration)
       ->capture_default_str();
+  app.add_option("--token-file", globals.token_file,
+                 "file whose first line is the API bearer token (else $CAIRN_API_TOKEN, $CAIRN_API_TOKEN_FILE, "
+                 "~/.config/cairn/clusterctl.yaml)");
+}
+
+std::string ClientConfigPath() {
+  if (const char* path = std::getenv("CAIRN_CLUSTERCTL_CONFIG"); path != nullptr && *path != '\0') return path;
+  const char* home = std::getenv("HOME");
+  return home != nullptr && *home != '\0' ? std::string(home) + "/.config/cairn/clusterctl.yaml" : std::string();
+}
+
+Result<std::string> FirstLineOf(const std::string& path) {
+  std::ifstream file(path);
+  if (!file) return NotFoundError("cannot read token file " + path);
+  std::string line;
+  std::getline(file, line);
+  while (!line.empty() && (line.back() == '\r' || line.back() == ' ' || line.back() == '\t')) line.pop_back();
+  if (line.empty()) return InvalidArgumentError("token file " + path + " is empty (its first line is the token)");
+  return line;
 }
 
 void AddAllCommands(CLI::App& root, Context& context) {
@@ -85,6 +108,28 @@ std::chrono::nanoseconds GlobalOptions::TimeoutDuration() const {
   return ParseDuration(timeout).value_or(std::chrono::seconds(5));
 }
 
+Result<ClientConfig> LoadClientConfig(const std::string& path) {
+  ClientConfig config;
+  std::error_code ignored;
+  if (path.empty() || !std::filesystem::exists(path, ignored)) return config;
+  CAIRN_ASSIGN_OR_RETURN(config::YamlValue root, config::LoadYamlFile(path));
+  if (root.IsNull()) return config;
+  CAIRN_ASSIGN_OR_RETURN(config::YamlMap top, root.Map({"endpoints", "token", "token_file"}));
+  CAIRN_RETURN_IF_ERROR(top.ReadString("endpoints", &config.endpoints));
+  CAIRN_RETURN_IF_ERROR(top.ReadString("token", &config.token));
+  CAIRN_RETURN_IF_ERROR(top.ReadString("token_file", &config.token_file));
+  return config;
+}
+
+Result<std::string> ResolveApiToken(const GlobalOptions& globals, const ClientConfig& file_config) {
+  if (!globals.token_file.empty()) return FirstLineOf(globals.token_file);
+  if (const char* token = std::getenv("CAIRN_API_TOKEN"); token != nullptr && *token != '\0') return std::string(token);
+  if (const char* path = std::getenv("CAIRN_API_TOKEN_FILE"); path != nullptr && *path != '\0') return FirstLineOf(path);
+  if (!file_config.token.empty()) return file_config.token;
+  if (!file_config.token_file.empty()) return FirstLineOf(file_config.token_file);
+  return std::string();
+}
+
 std::string JsonString(std::string_view text) { return "\"" + log::JsonEscape(text) + "\""; }
 
 int Main(int argc, char** argv, std::ostream& out, std::ostream& err) {
@@ -92,6 +137,15 @@ int Main(int argc, char** argv, std::ostream& out, std::ostream& err) {
   context.out = &out;
   context.err = &err;
   context.globals.endpoints = DefaultEndpoints();
+  auto file_config = LoadClientConfig(ClientConfigPath());
+  if (!file_config.ok()) {
+    err << "clusterctl: " << file_config.status().message() << "\n";
+    return kExitUsage;
+  }
+  const char* endpoints_env = std::getenv("CAIRN_ENDPOINTS");
+  if (!file_config->endpoints.empty() && (endpoints_env == nullptr || *endpoints_env == '\0')) {
+    context.globals.endpoints = file_config->endpoints;
+  }
 
   CLI::App app{"clusterctl: control a Cairn cluster (store, volumes, union images, containers).", "clusterctl"};
   app.set_version_flag("--version", std::string("clusterctl ") + CAIRN_VERSION);
@@ -122,6 +176,13 @@ int Main(int argc, char** argv, std::ostream& out, std::ostream& err) {
     err << "clusterctl: no command given; see clusterctl --help\n";
     return kExitUsage;
   }
+  auto token = ResolveApiToken(context.globals, *file_config);
+  if (!token.ok()) {
+    err << "clusterctl: " << token.status().message() << "\n";
+    return kExitUsage;
+  }
+  // Every EtcdClient of this process sends it (etcdclient::DefaultApiToken).
+  if (!token->empty()) ::setenv("CAIRN_API_TOKEN", token->c_str(), 1);
   try {
     return context.action();
   } catch (const std::exception& e) {

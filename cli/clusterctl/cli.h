@@ -39,6 +39,11 @@ struct GlobalOptions {
   std::string endpoints;  // comma-separated host:port list, from --endpoints or CAIRN_ENDPOINTS
   std::string output = "table";
   std::string timeout = "5s";
+  // The HTTP API's bearer token: --token-file, else $CAIRN_API_TOKEN, else $CAIRN_API_TOKEN_FILE, else
+  // token / token_file in ~/.config/cairn/clusterctl.yaml (or $CAIRN_CLUSTERCTL_CONFIG). Main
+  // exports the token it found as $CAIRN_API_TOKEN, which every EtcdClient sends
+  // (etcdclient::DefaultApiToken), so verbs need not pass it along.
+  std::string token_file;
 
   OutputFormat output_format() const;
   // Parsed endpoints. Errors: InvalidArgument naming the bad entry.
@@ -56,6 +61,21 @@ struct Context {
 
 // Builds the command tree, parses argv, runs the chosen verb. Returns the process exit code.
 int Main(int argc, char** argv, std::ostream& out, std::ostream& err);
+
+// clusterctl's own settings file: endpoints, token, token_file (all optional). Loaded by Main from
+// $CAIRN_CLUSTERCTL_CONFIG or ~/.config/cairn/clusterctl.yaml when present.
+struct ClientConfig {
+  std::string endpoints;
+  std::string token;
+  std::string token_file;
+};
+// Errors: InvalidArgument with file:line:column for bad YAML or unknown fields; a missing file is
+// an empty ClientConfig.
+Result<ClientConfig> LoadClientConfig(const std::string& path);
+
+// Finds the API token as GlobalOptions::token_file describes; empty when none is configured.
+// Errors: the token file named cannot be read (the message names it).
+Result<std::string> ResolveApiToken(const GlobalOptions& globals, const ClientConfig& file_config);
 
 // Escapes text for a JSON string literal and adds the quotes.
 std::string JsonString(std::string_view text);

@@ -1,7 +1,16 @@
 #include "cairn/supervisor/supervisor.h"
 
+#include <cstdlib>
+#include <filesystem>
+#include <future>
+
+#include "cairn/auth/cluster_key.h"
+#include "cairn/auth/join_client.h"
+#include "cairn/auth/join_token.h"
+#include "cairn/common/ids.h"
 #include "cairn/common/logging.h"
 #include "cairn/coord/http_gateway.h"
+#include "cairn/net/peer_auth.h"
 
 namespace cairn::supervisor {
 
@@ -14,24 +23,193 @@ Status Supervisor::Start() {
   if (started_) return FailedPreconditionError("Supervisor::Start called twice");
   started_ = true;
   CAIRN_ASSIGN_OR_RETURN(data_dir_lock_, PrepareDataDir(config_.data_dir));
-  Status listening = StartPeerListener();
+  Status listening = SetUpCredentials();
+  if (listening.ok()) listening = StartPeerListener();
   if (listening.ok()) listening = StartCoord();
   if (listening.ok()) listening = StartVolumeAgent();
   if (listening.ok()) listening = StartMountAgent();
   if (listening.ok()) listening = StartContainerAgent();
+  if (listening.ok()) StartPromoter();
   if (!listening.ok()) {
     StopServices();
     data_dir_lock_.Release();
     return listening;
   }
   running_ = true;
-  log::Info("clusterd.started", "name", config_.name, "role", config::RoleName(config_.role), "bootstrap",
+  log::Info("clusterd.started", "name", config_.name, "role", config::RoleName(config_.role), "peer_auth",
+            cluster_key_.empty() ? "off" : "cluster-key", "api_auth", api_token_.empty() ? "off" : "bearer-token",
+            "bootstrap",
             config::BootstrapModeName(config_.bootstrap_mode()), "data_dir", config_.data_dir, "peer_address",
             peer_listen_address().ToString(), "client_address", config_.client_address.ToString(),
             "advertise_peer_address",
             (config_.advertise_peer_address ? *config_.advertise_peer_address : peer_listen_address()).ToString(), "advertise_client_address",
             (config_.advertise_client_address ? *config_.advertise_client_address : client_listen_address()).ToString());
   return Status::Ok();
+}
+
+// ---- credentials ----
+
+Status Supervisor::SetUpCredentials() {
+  if (!config_.auth.api_token_file.empty()) {
+    CAIRN_ASSIGN_OR_RETURN(api_token_, auth::ReadApiTokenFile(config_.auth.api_token_file));
+    ::setenv("CAIRN_API_TOKEN_FILE", config_.auth.api_token_file.c_str(), 1);  // for cairn-mount and other children
+    log::Info("clusterd.api_auth_on", "token_file", config_.auth.api_token_file);
+  }
+  return SetUpPeerAuth();
+}
+
+void Supervisor::UseClusterKey(std::string key, const std::string& path) {
+  cluster_key_ = std::move(key);
+  net::SetProcessClusterKey(cluster_key_);
+  ::setenv(net::kClusterKeyFileEnv, path.c_str(), 1);
+  log::Info("clusterd.peer_auth_on", "key_file", path);
+}
+
+// The key: received by joining (join mode, empty data dir, a cairn1 token), else read from the
+// key file, else created (auth.peer: required on the cluster's first host), else none.
+Status Supervisor::SetUpPeerAuth() {
+  const std::string path = config_.ClusterKeyPath();
+  if (config_.auth.peer == config::PeerAuth::kOff) {
+    net::SetProcessClusterKey(std::string());
+    log::Warn("clusterd.peer_auth_off", "reason", "auth.peer: off", "hint",
+              "any process that reaches the peer port can send Raft messages and call bricks");
+    return Status::Ok();
+  }
+  bool fresh = !std::filesystem::exists(config_.data_dir + "/coord");
+  config::BootstrapMode mode = config_.bootstrap_mode();
+  if (mode == config::BootstrapMode::kJoin && fresh && auth::LooksLikeJoinToken(config_.join->token)) {
+    CAIRN_ASSIGN_OR_RETURN(std::string key, JoinWithToken());
+    CAIRN_RETURN_IF_ERROR(auth::WriteClusterKeyFile(path, key));
+    UseClusterKey(std::move(key), path);
+    return Status::Ok();
+  }
+  auto key = net::ReadClusterKeyFile(path);
+  if (key.ok()) {
+    UseClusterKey(std::move(*key), path);
+    return Status::Ok();
+  }
+  if (key.status().code() != StatusCode::kNotFound) return key.status();
+  bool first_founder = mode == config::BootstrapMode::kStatic && fresh && config_.initial_cluster[0].name == config_.name;
+  if (config_.auth.peer == config::PeerAuth::kRequired) {
+    if (mode == config::BootstrapMode::kSingleNode || first_founder) {
+      CAIRN_ASSIGN_OR_RETURN(std::string created, auth::CreateClusterKeyFile(path));
+      log::Info("clusterd.cluster_key_created", "path", path, "next",
+                mode == config::BootstrapMode::kSingleNode
+                    ? "add hosts with: clusterctl token create, then join.token in their node.yaml"
+                    : "copy this file to every other founding member (same path) before starting them");
+      UseClusterKey(std::move(created), path);
+      return Status::Ok();
+    }
+    return FailedPreconditionError(
+        "auth.peer is required but the cluster key file " + path + " does not exist: " +
+        (mode == config::BootstrapMode::kStatic
+             ? "copy it from the founding member " + config_.initial_cluster[0].name + ", which creates it"
+             : "this host already has store data, so it cannot join again; copy the key file from a member"));
+  }
+  net::SetProcessClusterKey(std::string());
+  log::Warn("clusterd.peer_auth_off", "reason", "no cluster key file at " + path, "hint",
+            "set auth.peer: required on the cluster's first host (docs/operations.md \"Security\")");
+  return Status::Ok();
+}
+
+// Asks a member to admit this host (auth::JoinCluster); retries while the member cannot be reached
+// (it may be starting too), gives up at once when it refuses the token.
+Result<std::string> Supervisor::JoinWithToken() {
+  auth::JoinParams params{.address = config_.join->address,
+                          .token = config_.join->token,
+                          .name = config_.name,
+                          .peer_url = config_.AdvertisedPeerAddress().ToString(),
+                          .role = std::string(config::RoleName(config_.role))};
+  auto give_up = std::chrono::steady_clock::now() + std::chrono::minutes(2);
+  while (true) {
+    auto joined = auth::JoinCluster(params);
+    if (joined.ok()) {
+      log::Info("clusterd.joined", "name", config_.name, "via", params.address.ToString(), "member_id",
+                IdToHex(joined->member_id), "role", joined->role, "members", joined->member_peer_urls.size());
+      return std::move(joined->cluster_key);
+    }
+    StatusCode code = joined.status().code();
+    bool transient = code == StatusCode::kUnavailable || code == StatusCode::kDeadlineExceeded;
+    if (!transient || std::chrono::steady_clock::now() > give_up) {
+      log::Error("clusterd.join_refused", "name", config_.name, "via", params.address.ToString(), "error",
+                 joined.status());
+      return joined.status().WithContext("joining the cluster via " + params.address.ToString());
+    }
+    log::Info("clusterd.join_retry", "via", params.address.ToString(), "error", joined.status());
+    std::this_thread::sleep_for(std::chrono::seconds(1));  // the member may still be starting
+  }
+}
+
+// ---- promotion of a joined learner ----
+
+void Supervisor::StartPromoter() {
+  if (config_.bootstrap_mode() != config::BootstrapMode::kJoin || !coord_node_) return;
+  promoter_ = std::thread([this] { RunPromoter(); });
+}
+
+namespace {
+
+template <typename Request, typename Response>
+Result<Response> CallNode(coord::CoordNode& node,
+                          void (coord::CoordNode::*method)(const Request&, const coord::CallOptions&,
+                                                           coord::Done<Response>),
+                          const Request& request) {
+  auto promise = std::make_shared<std::promise<Result<Response>>>();
+  auto future = promise->get_future();
+  (node.*method)(request, coord::CallOptions{std::chrono::seconds(5)},
+                 [promise](Result<Response> result) { promise->set_value(std::move(result)); });
+  if (future.wait_for(std::chrono::seconds(10)) != std::future_status::ready) {
+    return DeadlineExceededError("the store did not answer");
+  }
+  return future.get();
+}
+
+}  // namespace
+
+void Supervisor::RunPromoter() {
+  uint64_t self = coord_node_->member_id();
+  Status last;
+  while (true) {
+    {
+      std::unique_lock lock(promoter_mu_);
+      if (promoter_wake_.wait_for(lock, std::chrono::seconds(1), [&] { return promoter_stop_; })) return;
+    }
+    auto list = CallNode(*coord_node_, &coord::CoordNode::MemberList, etcd::MemberListRequest());
+    bool learner = false, listed = false;
+    if (list.ok()) {
+      for (const etcd::Member& member : list->members()) {
+        if (member.id() != self) continue;
+        listed = true;
+        learner = member.islearner();
+      }
+    }
+    if (listed && !learner) {
+      log::Info("clusterd.voter", "name", config_.name, "member_id", IdToHex(self), "role",
+                config::RoleName(config_.role));
+      return;
+    }
+    if (!listed) continue;  // not caught up with the member list yet
+    etcd::MemberPromoteRequest promote;
+    promote.set_id(self);
+    auto promoted = CallNode(*coord_node_, &coord::CoordNode::MemberPromote, promote);
+    if (promoted.ok()) {
+      log::Info("clusterd.promoted", "name", config_.name, "member_id", IdToHex(self));
+      return;
+    }
+    if (promoted.status().ToString() != last.ToString()) {
+      log::Info("clusterd.promotion_waiting", "name", config_.name, "reason", promoted.status());
+      last = promoted.status();
+    }
+  }
+}
+
+void Supervisor::StopPromoter() {
+  {
+    std::lock_guard lock(promoter_mu_);
+    promoter_stop_ = true;
+  }
+  promoter_wake_.notify_all();
+  if (promoter_.joinable()) promoter_.join();
 }
 
 // Listens on peer_address. Services register their methods on peer_server_ as they land (Raft
@@ -82,7 +260,15 @@ Status Supervisor::StartCoord() {
   auto node = coord::CoordNode::Start(std::move(options), peer_server_.get());
   if (!node.ok()) return node.status().WithContext("coordination store");
   coord_node_ = std::move(*node);
-  gateway_ = std::make_unique<coord::HttpGateway>(io_, *coord_node_, config_.client_address);
+  join_service_ = std::make_unique<auth::JoinService>(*coord_node_, auth::JoinServiceOptions{.cluster_key = cluster_key_});
+  coord::GatewayOptions gateway_options;
+  gateway_options.api_token = api_token_;
+  gateway_options.extension = [service = join_service_.get()](coord::ExtensionRequest request,
+                                                             std::function<void(coord::ExtensionReply)> reply) {
+    service->HandleHttp(std::move(request.path), std::move(request.body), std::move(request.peer),
+                        [reply](int status, std::string body) { reply({status, std::move(body)}); });
+  };
+  gateway_ = std::make_unique<coord::HttpGateway>(io_, *coord_node_, config_.client_address, std::move(gateway_options));
   Status listening = gateway_->Start();
   if (!listening.ok()) return listening.WithContext("client (HTTP API) listener on " + config_.client_address.ToString());
   return Status::Ok();
@@ -91,6 +277,10 @@ Status Supervisor::StartCoord() {
 // The volume agent runs on the store it was given (the in-process node, no HTTP hop) and on the
 // caller's io_context; its bricks listen on the IP of peer_address.
 Status Supervisor::StartVolumeAgent() {
+  if (config_.role == config::Role::kWitness) {
+    log::Info("clusterd.witness", "name", config_.name, "runs", "the coordination store only (no bricks, mounts or containers)");
+    return Status::Ok();
+  }
 #if CAIRN_HAVE_VOLUME_SERVICE
   volume_service::VolumeAgentOptions options;
   options.node_name = config_.name;
@@ -107,6 +297,7 @@ Status Supervisor::StartVolumeAgent() {
 // Mount processes (cairn-mount) are children of this host's clusterd in the sense of being
 // started and restarted by it, but they outlive it: a restarted clusterd adopts the live ones.
 Status Supervisor::StartMountAgent() {
+  if (config_.role == config::Role::kWitness) return Status::Ok();
 #if CAIRN_HAVE_MOUNT_AGENT
   mounts::MountAgentOptions options;
   options.node_name = config_.name;
@@ -121,6 +312,7 @@ Status Supervisor::StartMountAgent() {
 // Containers placed on this host by the store's records; their unionmount roots and LXC
 // monitors are separate processes, so stopping clusterd leaves them running.
 Status Supervisor::StartContainerAgent() {
+  if (config_.role == config::Role::kWitness) return Status::Ok();
 #if CAIRN_HAVE_CONTAINER_AGENT
   containers::ContainerAgentOptions options;
   options.node_name = config_.name;
@@ -139,6 +331,7 @@ HostPort Supervisor::client_listen_address() const {
 }
 
 void Supervisor::StopServices() {
+  StopPromoter();
   // Reverse start order: the agents, the bricks, no new HTTP requests, then the node (pending requests fail
   // with Unavailable), then the peer listener.
 #if CAIRN_HAVE_CONTAINER_AGENT
@@ -151,6 +344,7 @@ void Supervisor::StopServices() {
   if (volume_agent_) volume_agent_->Stop();
 #endif
   if (gateway_) gateway_->Stop();
+  if (join_service_) join_service_->Stop();
   if (coord_node_) coord_node_->Stop();
   if (peer_server_) peer_server_->Stop();
   peer_work_.reset();

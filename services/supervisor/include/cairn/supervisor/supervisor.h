@@ -1,7 +1,14 @@
 // Supervisor: the heart of clusterd. It owns one host's services and starts and stops them in
-// order: the data directory lock, the peer listener, the coordination store's node (CoordNode) and
+// order: the data directory lock, credentials (the cluster key: read, created at init, or received
+// by joining with a token; the HTTP API token), the peer listener, the coordination store's node (CoordNode) and
 // its etcd-compatible HTTP gateway on client_address, then the volume agent (this host's bricks,
-// services/volume). Mounts and containers are added here as they land.
+// services/volume), the mount and container agents. A witness runs only the store (no bricks, mounts or
+// containers). A host that joined is promoted from learner to voter once it has caught up.
+//
+// Credentials are process-wide: the cluster key is set with net::SetProcessClusterKey (every
+// net::Server and Client created afterwards authenticates with it) and exported to child processes
+// as $CAIRN_CLUSTER_KEY_FILE; the API token file as $CAIRN_API_TOKEN_FILE. So one process should
+// run one Supervisor with credentials (in-process tests that run several use no key).
 //
 // Threading: Start() and Stop() are called from one thread (clusterd's main thread, or an
 // io_context handler); the services themselves run on the io_context the caller runs, except the
@@ -9,13 +16,17 @@
 // queued behind client requests, nor blocked while Stop() runs on the caller's io thread.
 #pragma once
 
+#include <condition_variable>
 #include <memory>
+#include <mutex>
+#include <string>
 #include <thread>
 
 #include <boost/asio/executor_work_guard.hpp>
 
 #include <boost/asio/io_context.hpp>
 
+#include "cairn/auth/join_service.h"
 #include "cairn/common/status.h"
 #include "cairn/config/node_config.h"
 #include "cairn/coord/http_gateway.h"
@@ -67,6 +78,17 @@ class Supervisor {
 #endif
 
  private:
+  // Credentials before anything listens (docs/operations.md "Security"). Joining a cluster (join
+  // mode, empty data dir, a cairn1 token) happens here: it needs the key before the peer listener.
+  Status SetUpCredentials();
+  Status SetUpPeerAuth();
+  Result<std::string> JoinWithToken();
+  void UseClusterKey(std::string key, const std::string& path);
+  // Join mode: promotes this member from learner to voter once the leader accepts (it refuses
+  // until the learner caught up), retrying every second until done or Stop().
+  void StartPromoter();
+  void RunPromoter();
+  void StopPromoter();
   Status StartPeerListener();
   Status StartCoord();
   Status StartVolumeAgent();
@@ -87,6 +109,13 @@ class Supervisor {
   // with Unavailable) and destroyed only with the Supervisor.
   std::unique_ptr<coord::CoordNode> coord_node_;
   std::unique_ptr<coord::HttpGateway> gateway_;
+  std::unique_ptr<auth::JoinService> join_service_;  // join tokens and the join exchange, behind the gateway
+  std::string cluster_key_;  // empty: peer authentication off
+  std::string api_token_;    // empty: the HTTP API needs no bearer token
+  std::thread promoter_;
+  std::mutex promoter_mu_;
+  std::condition_variable promoter_wake_;
+  bool promoter_stop_ = false;  // GUARDED_BY(promoter_mu_)
 #if CAIRN_HAVE_VOLUME_SERVICE
   std::unique_ptr<volume_service::VolumeAgent> volume_agent_;  // after the store, stopped before it
 #endif
