@@ -17,6 +17,11 @@ struct Context {
   VolumeFs* fs = nullptr;           // set before the session loop starts
   fuse_session* session = nullptr;  // for cache invalidation
   double timeout = 1.0;             // entry and attribute cache lifetime in seconds (timeout=)
+  // The kernel's write-back cache (writeback=on): write(2) returns once the data is in the page
+  // cache; the kernel sends it in parallel WRITEs, and close, fsync and truncate wait for them
+  // (close then answers an error of the write-back). fsync keeps its meaning: every in-sync
+  // replica has the data on disk.
+  bool writeback = false;
 };
 
 // The operations table; userdata passed to fuse_session_new must be a Context*.

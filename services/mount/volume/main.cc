@@ -29,6 +29,8 @@
 namespace cairn::volumemount {
 namespace {
 
+constexpr bool kWritebackDefault = false;
+
 constexpr const char* kUsage = R"(usage: cairn-mount VOLUME MOUNTPOINT --endpoints HOST:PORT[,HOST:PORT...] [-f] [-o OPTIONS]
 
 Mounts the replicated volume VOLUME at MOUNTPOINT. The volume's records are read from the
@@ -40,6 +42,7 @@ options (-o, comma-separated; -o may be repeated):
   timeout=SECONDS      kernel cache lifetime of names and attributes (default 1)
   call_timeout=SECONDS one brick call's deadline (default 10)
   failover_timeout=SECONDS  how long an operation waits for a new primary (default 10)
+  writeback=on|off     the kernel's write-back cache (default off)
   log=LEVEL            trace, debug, info, warn (default), error
   log_file=PATH        log here (default: stderr, which is /dev/null once in the background)
   any other option is passed to FUSE (e.g. allow_other, ro)
@@ -56,6 +59,7 @@ struct CommandLine {
   double timeout = 1.0;
   double call_timeout = 10.0;
   double failover_timeout = 10.0;
+  bool writeback = kWritebackDefault;
   std::string log_level = "warn";
   std::string log_file;
   std::string fuse_options;
@@ -109,6 +113,9 @@ Status ParseOptions(std::string_view text, CommandLine* line) {
       CAIRN_ASSIGN_OR_RETURN(line->call_timeout, Seconds(key, value));
     } else if (key == "failover_timeout") {
       CAIRN_ASSIGN_OR_RETURN(line->failover_timeout, Seconds(key, value));
+    } else if (key == "writeback") {
+      if (value != "on" && value != "off") return InvalidArgumentError("writeback= wants on or off, not '" + std::string(value) + "'");
+      line->writeback = value == "on";
     } else if (key == "log") {
       CAIRN_RETURN_IF_ERROR(log::ParseLevel(value).status());
       line->log_level = std::string(value);
@@ -222,6 +229,7 @@ int Serve(const CommandLine& line, VolumeView* view) {
   fuse_args args = FUSE_ARGS_INIT(static_cast<int>(argv.size()), argv.data());
   Context context;
   context.timeout = line.timeout;
+  context.writeback = line.writeback;
   fuse_session* session = fuse_session_new(&args, &Operations(), sizeof(fuse_lowlevel_ops), &context);
   if (session == nullptr) return Fail("could not create the FUSE session (bad FUSE option in " + fuse_options + "?)");
   context.session = session;

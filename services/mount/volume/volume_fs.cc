@@ -5,6 +5,8 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <condition_variable>
+#include <optional>
 #include <set>
 #include <thread>
 
@@ -50,6 +52,65 @@ int64_t ToNs(const timespec& ts) { return int64_t{ts.tv_sec} * 1000000000 + ts.t
 
 }  // namespace
 
+// One try of an operation on one brick. Call sends a request and waits for its answer; while it
+// waits it looks at the view whenever the records changed (checked every 50 ms) and, once
+// `still_valid` says the brick lost the role it was called for, gives up on the call: the answer
+// is an empty response with err kRouteChanged and abandoned() is true (a late answer is dropped).
+// Threading: one caller thread; the brick's callback only touches the shared Pending.
+class Attempt {
+ public:
+  static constexpr int kRouteChanged = 1 << 20;  // not an errno
+
+  Attempt(BrickClient& brick, uint64_t epoch, Duration timeout, const VolumeView& view,
+          std::function<bool()> still_valid)
+      : brick_(brick), epoch_(epoch), timeout_(timeout), view_(view), still_valid_(std::move(still_valid)) {}
+
+  uint64_t epoch() const { return epoch_; }
+  bool abandoned() const { return abandoned_; }
+
+  template <class Resp>
+  Resp Call(const std::string& method, const google::protobuf::Message& request) {
+    struct Pending {
+      std::mutex mu;
+      std::condition_variable answered;
+      std::optional<Resp> answer;  // GUARDED_BY mu
+    };
+    auto pending = std::make_shared<Pending>();
+    uint64_t seen = view_.generation();
+    brick_.Call<Resp>(
+        method, request,
+        [pending](Resp response) {
+          std::lock_guard lock(pending->mu);
+          pending->answer = std::move(response);
+          pending->answered.notify_all();
+        },
+        timeout_);
+    std::unique_lock lock(pending->mu);
+    while (!pending->answered.wait_for(lock, 50ms, [&] { return pending->answer.has_value(); })) {
+      if (view_.generation() == seen) continue;
+      seen = view_.generation();
+      lock.unlock();
+      bool valid = still_valid_();
+      lock.lock();
+      if (!valid && !pending->answer) {
+        abandoned_ = true;
+        Resp gone;
+        gone.set_err(kRouteChanged);
+        return gone;
+      }
+    }
+    return std::move(*pending->answer);
+  }
+
+ private:
+  BrickClient& brick_;
+  const uint64_t epoch_;
+  const Duration timeout_;
+  const VolumeView& view_;
+  const std::function<bool()> still_valid_;
+  bool abandoned_ = false;
+};
+
 VolumeFs::VolumeFs(VolumeView& view, boost::asio::io_context& io, FsOptions options)
     : view_(view), io_(io), options_(options) {}
 
@@ -77,7 +138,21 @@ int VolumeFs::Mutate(uint32_t set, const CallFn& call) {
     if (route.mode == vpb::REPLICA_SET_NO_QUORUM_EIO) return -EIO;
     if (route.mode == vpb::REPLICA_SET_NO_QUORUM_READONLY) return -EROFS;
     int err = ENOTCONN;
-    if (!route.primary.empty()) err = call(Client(route.primary), route.epoch);
+    if (!route.primary.empty()) {
+      // Abandoned only when this brick stopped being the primary: a new epoch that merely dropped
+      // a backup is answered by this primary, and a needless retry of a non-idempotent call
+      // (unlink, rename) would report ENOENT/EEXIST.
+      Attempt at(Client(route.primary), route.epoch, options_.call_timeout, view_, [&] {
+        SetRoute now = view_.Route(set);
+        return now.mode == route.mode && now.primary == route.primary;
+      });
+      err = call(at);
+      if (at.abandoned()) {
+        log::Info("mount.primary_replaced", "set", set, "epoch", route.epoch, "primary", route.primary);
+        route = view_.Route(set);
+        continue;
+      }
+    }
     if (err == ESTALE) {
       (void)view_.Refresh();  // a store error leaves the watch to deliver the news
       SetRoute now = view_.Route(set);
@@ -106,14 +181,29 @@ int VolumeFs::Mutate(uint32_t set, const CallFn& call) {
   }
 }
 
-int VolumeFs::ReadFrom(uint32_t set, const std::function<int(BrickClient&)>& call) {
+int VolumeFs::ReadFrom(uint32_t set, const CallFn& call) {
   std::optional<TimePoint> deadline;
   SetRoute route = view_.Route(set);
   for (;;) {
     if (route.mode == vpb::REPLICA_SET_NO_QUORUM_EIO) return -EIO;
-    for (const std::string& address : route.readers) {
-      int err = call(Client(address));
-      if (!IsTransportError(err)) return -err;
+    bool abandoned = false;
+    for (size_t i = 0; i < route.readers.size() && !abandoned; ++i) {
+      const std::string& address = route.readers[i];
+      // A silent reader costs read_attempt_timeout while another one can answer instead.
+      Duration timeout = options_.call_timeout;
+      if (i + 1 < route.readers.size()) timeout = std::min(timeout, options_.read_attempt_timeout);
+      Attempt at(Client(address), route.epoch, timeout, view_, [&] {
+        SetRoute now = view_.Route(set);
+        return std::find(now.readers.begin(), now.readers.end(), address) != now.readers.end();
+      });
+      int err = call(at);
+      abandoned = at.abandoned();
+      if (!abandoned && !IsTransportError(err)) return -err;
+    }
+    if (abandoned) {
+      log::Info("mount.reader_dropped", "set", set, "epoch", route.epoch);
+      route = view_.Route(set);
+      continue;
     }
     if (!deadline) deadline = std::chrono::steady_clock::now() + options_.failover_timeout;
     if (std::chrono::steady_clock::now() >= *deadline) return -EIO;
@@ -174,8 +264,8 @@ int VolumeFs::LookupOn(uint32_t set, const FileId& parent, const std::string& na
   pb::LookupRequest request;
   request.set_parent(parent);
   request.set_name(name);
-  return ReadFrom(set, [&](BrickClient& brick) {
-    auto response = brick.CallSync<pb::LookupResponse>("brick.Lookup", request);
+  return ReadFrom(set, [&](Attempt& at) {
+    auto response = at.Call<pb::LookupResponse>("brick.Lookup", request);
     if (response.err() == 0) *attr = response.attr();
     return response.err();
   });
@@ -215,9 +305,9 @@ void VolumeFs::Forget(fuse_ino_t ino, uint64_t count) {
 void VolumeFs::SendForget(const Dropped& dropped) {
   pb::ForgetRequest request;
   request.set_id(dropped.id);
-  int rc = Mutate(dropped.set, [&](BrickClient& brick, uint64_t epoch) {
-    request.mutable_header()->set_epoch(epoch);
-    return brick.CallSync<pb::ForgetResponse>("brick.Forget", request).err();
+  int rc = Mutate(dropped.set, [&](Attempt& at) {
+    request.mutable_header()->set_epoch(at.epoch());
+    return at.Call<pb::ForgetResponse>("brick.Forget", request).err();
   });
   if (rc != 0) log::Warn("mount.forget_failed", "errno", -rc);
 }
@@ -228,8 +318,8 @@ int VolumeFs::Getattr(fuse_ino_t ino, struct stat* out) {
   pb::GetattrRequest request;
   request.set_id(node.id);
   pb::Attr attr;
-  int rc = ReadFrom(node.set, [&](BrickClient& brick) {
-    auto response = brick.CallSync<pb::GetattrResponse>("brick.Getattr", request);
+  int rc = ReadFrom(node.set, [&](Attempt& at) {
+    auto response = at.Call<pb::GetattrResponse>("brick.Getattr", request);
     attr = response.attr();
     return response.err();
   });
@@ -252,9 +342,9 @@ int VolumeFs::Setattr(fuse_ino_t ino, const struct stat& attr, int to_set, struc
   pb::Attr result;
   bool first = true;
   for (uint32_t set : SetsOf(node)) {
-    int rc = Mutate(set, [&](BrickClient& brick, uint64_t epoch) {
-      request.mutable_header()->set_epoch(epoch);
-      auto response = brick.CallSync<pb::SetattrResponse>("brick.Setattr", request);
+    int rc = Mutate(set, [&](Attempt& at) {
+      request.mutable_header()->set_epoch(at.epoch());
+      auto response = at.Call<pb::SetattrResponse>("brick.Setattr", request);
       if (first) result = response.attr();
       return response.err();
     });
@@ -270,8 +360,8 @@ int VolumeFs::Readlink(fuse_ino_t ino, std::string* target) {
   if (int rc = Resolve(ino, &node); rc != 0) return rc;
   pb::ReadlinkRequest request;
   request.set_id(node.id);
-  return ReadFrom(node.set, [&](BrickClient& brick) {
-    auto response = brick.CallSync<pb::ReadlinkResponse>("brick.Readlink", request);
+  return ReadFrom(node.set, [&](Attempt& at) {
+    auto response = at.Call<pb::ReadlinkResponse>("brick.Readlink", request);
     *target = response.target();
     return response.err();
   });
@@ -288,10 +378,10 @@ int VolumeFs::CreateObject(pb::CreateRequest request, bool directory, Entry* out
   for (uint32_t set : sets) {
     int attempts = 0;
     pb::Attr here;
-    int rc = Mutate(set, [&](BrickClient& brick, uint64_t epoch) {
+    int rc = Mutate(set, [&](Attempt& at) {
       ++attempts;
-      request.mutable_header()->set_epoch(epoch);
-      auto response = brick.CallSync<pb::CreateResponse>("brick.Create", request);
+      request.mutable_header()->set_epoch(at.epoch());
+      auto response = at.Call<pb::CreateResponse>("brick.Create", request);
       here = response.attr();
       return response.err();
     });
@@ -365,9 +455,9 @@ int VolumeFs::Link(fuse_ino_t ino, fuse_ino_t parent, const std::string& name, E
   request.set_new_name(name);
   pb::Attr attr;
   // The new name stays on the file's set (a brick links only its own files); lookups find it there.
-  int rc = Mutate(node.set, [&](BrickClient& brick, uint64_t epoch) {
-    request.mutable_header()->set_epoch(epoch);
-    auto response = brick.CallSync<pb::LinkResponse>("brick.Link", request);
+  int rc = Mutate(node.set, [&](Attempt& at) {
+    request.mutable_header()->set_epoch(at.epoch());
+    auto response = at.Call<pb::LinkResponse>("brick.Link", request);
     attr = response.attr();
     return response.err();
   });
@@ -393,9 +483,9 @@ int VolumeFs::Unlink(fuse_ino_t parent, const std::string& name) {
   request.set_parent(dir.id);
   request.set_name(name);
   request.set_keep_id(keep);
-  int rc = Mutate(set, [&](BrickClient& brick, uint64_t epoch) {
-    request.mutable_header()->set_epoch(epoch);
-    return brick.CallSync<pb::RemoveResponse>("brick.Remove", request).err();
+  int rc = Mutate(set, [&](Attempt& at) {
+    request.mutable_header()->set_epoch(at.epoch());
+    return at.Call<pb::RemoveResponse>("brick.Remove", request).err();
   });
   if (rc == 0 && keep && attr.nlink() <= 1) inodes_.MarkKept(attr.id());
   return rc;
@@ -414,8 +504,8 @@ int VolumeFs::Rmdir(fuse_ino_t parent, const std::string& name) {
       pb::ReaddirRequest request;
       request.set_id(attr.id());
       request.set_max_entries(1);
-      int rc = ReadFrom(set, [&](BrickClient& brick) {
-        auto response = brick.CallSync<pb::ReaddirResponse>("brick.Readdir", request);
+      int rc = ReadFrom(set, [&](Attempt& at) {
+        auto response = at.Call<pb::ReaddirResponse>("brick.Readdir", request);
         if (response.err() == 0 && response.entries_size() > 0) return ENOTEMPTY;
         return response.err();
       });
@@ -427,9 +517,9 @@ int VolumeFs::Rmdir(fuse_ino_t parent, const std::string& name) {
   request.set_name(name);
   request.set_directory(true);
   for (uint32_t set : sets) {
-    int rc = Mutate(set, [&](BrickClient& brick, uint64_t epoch) {
-      request.mutable_header()->set_epoch(epoch);
-      return brick.CallSync<pb::RemoveResponse>("brick.Remove", request).err();
+    int rc = Mutate(set, [&](Attempt& at) {
+      request.mutable_header()->set_epoch(at.epoch());
+      return at.Call<pb::RemoveResponse>("brick.Remove", request).err();
     });
     if (rc != 0) return rc;
   }
@@ -470,9 +560,9 @@ int VolumeFs::Rename(fuse_ino_t parent, const std::string& name, fuse_ino_t new_
   bool keep = target_exists && (flags & RENAME_EXCHANGE) == 0 && !S_ISDIR(target.mode()) && inodes_.IsOpen(target.id());
   request.set_keep_replaced_id(keep);
   for (uint32_t set : sets) {
-    int rc = Mutate(set, [&](BrickClient& brick, uint64_t epoch) {
-      request.mutable_header()->set_epoch(epoch);
-      return brick.CallSync<pb::RenameResponse>("brick.Rename", request).err();
+    int rc = Mutate(set, [&](Attempt& at) {
+      request.mutable_header()->set_epoch(at.epoch());
+      return at.Call<pb::RenameResponse>("brick.Rename", request).err();
     });
     if (rc != 0) return rc;
   }
@@ -486,8 +576,8 @@ int VolumeFs::Open(fuse_ino_t ino, int flags) {
   pb::OpenRequest request;
   request.set_id(node.id);
   request.set_flags(static_cast<uint32_t>(flags));
-  int rc = ReadFrom(node.set, [&](BrickClient& brick) {
-    return brick.CallSync<pb::OpenResponse>("brick.Open", request).err();
+  int rc = ReadFrom(node.set, [&](Attempt& at) {
+    return at.Call<pb::OpenResponse>("brick.Open", request).err();
   });
   if (rc == 0) inodes_.Opened(ino);
   return rc;
@@ -504,8 +594,8 @@ int VolumeFs::Read(fuse_ino_t ino, uint64_t offset, size_t size, std::string* da
   request.set_id(node.id);
   request.set_offset(offset);
   request.set_size(static_cast<uint32_t>(std::min<size_t>(size, 1u << 20)));
-  return ReadFrom(node.set, [&](BrickClient& brick) {
-    auto response = brick.CallSync<pb::ReadResponse>("brick.Read", request);
+  return ReadFrom(node.set, [&](Attempt& at) {
+    auto response = at.Call<pb::ReadResponse>("brick.Read", request);
     *data = std::move(*response.mutable_data());
     return response.err();
   });
@@ -518,9 +608,9 @@ int VolumeFs::Write(fuse_ino_t ino, uint64_t offset, const char* data, size_t si
   request.set_id(node.id);
   request.set_offset(offset);
   request.set_data(data, size);
-  return Mutate(node.set, [&](BrickClient& brick, uint64_t epoch) {
-    request.mutable_header()->set_epoch(epoch);
-    auto response = brick.CallSync<pb::WriteResponse>("brick.Write", request);
+  return Mutate(node.set, [&](Attempt& at) {
+    request.mutable_header()->set_epoch(at.epoch());
+    auto response = at.Call<pb::WriteResponse>("brick.Write", request);
     *written = response.written();
     return response.err();
   });
@@ -533,9 +623,9 @@ int VolumeFs::Fsync(fuse_ino_t ino, bool datasync) {
   request.set_id(node.id);
   request.set_datasync(datasync);
   for (uint32_t set : SetsOf(node)) {
-    int rc = Mutate(set, [&](BrickClient& brick, uint64_t epoch) {
-      request.mutable_header()->set_epoch(epoch);
-      return brick.CallSync<pb::FsyncResponse>("brick.Fsync", request).err();
+    int rc = Mutate(set, [&](Attempt& at) {
+      request.mutable_header()->set_epoch(at.epoch());
+      return at.Call<pb::FsyncResponse>("brick.Fsync", request).err();
     });
     if (rc != 0) return rc;
   }
@@ -550,9 +640,9 @@ int VolumeFs::Fallocate(fuse_ino_t ino, int mode, uint64_t offset, uint64_t leng
   request.set_mode(static_cast<uint32_t>(mode));
   request.set_offset(offset);
   request.set_length(length);
-  return Mutate(node.set, [&](BrickClient& brick, uint64_t epoch) {
-    request.mutable_header()->set_epoch(epoch);
-    return brick.CallSync<pb::FallocateResponse>("brick.Fallocate", request).err();
+  return Mutate(node.set, [&](Attempt& at) {
+    request.mutable_header()->set_epoch(at.epoch());
+    return at.Call<pb::FallocateResponse>("brick.Fallocate", request).err();
   });
 }
 
@@ -561,8 +651,8 @@ int VolumeFs::Statfs(struct statvfs* out) {
   bool first = true;
   for (uint32_t set : AllSets()) {
     pb::StatfsResponse answer;
-    int rc = ReadFrom(set, [&](BrickClient& brick) {
-      answer = brick.CallSync<pb::StatfsResponse>("brick.Statfs", pb::StatfsRequest());
+    int rc = ReadFrom(set, [&](Attempt& at) {
+      answer = at.Call<pb::StatfsResponse>("brick.Statfs", pb::StatfsRequest());
       return answer.err();
     });
     if (rc != 0) return rc;
@@ -591,8 +681,8 @@ int VolumeFs::Getxattr(fuse_ino_t ino, const std::string& name, std::string* val
   pb::GetxattrRequest request;
   request.set_id(node.id);
   request.set_name(name);
-  return ReadFrom(node.set, [&](BrickClient& brick) {
-    auto response = brick.CallSync<pb::GetxattrResponse>("brick.Getxattr", request);
+  return ReadFrom(node.set, [&](Attempt& at) {
+    auto response = at.Call<pb::GetxattrResponse>("brick.Getxattr", request);
     *value = response.value();
     return response.err();
   });
@@ -603,8 +693,8 @@ int VolumeFs::Listxattr(fuse_ino_t ino, std::string* names) {
   if (int rc = Resolve(ino, &node); rc != 0) return rc;
   pb::ListxattrRequest request;
   request.set_id(node.id);
-  return ReadFrom(node.set, [&](BrickClient& brick) {
-    auto response = brick.CallSync<pb::ListxattrResponse>("brick.Listxattr", request);
+  return ReadFrom(node.set, [&](Attempt& at) {
+    auto response = at.Call<pb::ListxattrResponse>("brick.Listxattr", request);
     names->clear();
     for (const auto& name : response.names()) names->append(name).push_back('\0');
     return response.err();
@@ -620,9 +710,9 @@ int VolumeFs::Setxattr(fuse_ino_t ino, const std::string& name, const std::strin
   request.set_value(value);
   request.set_flags(static_cast<uint32_t>(flags));
   for (uint32_t set : SetsOf(node)) {
-    int rc = Mutate(set, [&](BrickClient& brick, uint64_t epoch) {
-      request.mutable_header()->set_epoch(epoch);
-      return brick.CallSync<pb::SetxattrResponse>("brick.Setxattr", request).err();
+    int rc = Mutate(set, [&](Attempt& at) {
+      request.mutable_header()->set_epoch(at.epoch());
+      return at.Call<pb::SetxattrResponse>("brick.Setxattr", request).err();
     });
     if (rc != 0) return rc;
   }
@@ -636,9 +726,9 @@ int VolumeFs::Removexattr(fuse_ino_t ino, const std::string& name) {
   request.set_id(node.id);
   request.set_name(name);
   for (uint32_t set : SetsOf(node)) {
-    int rc = Mutate(set, [&](BrickClient& brick, uint64_t epoch) {
-      request.mutable_header()->set_epoch(epoch);
-      return brick.CallSync<pb::RemovexattrResponse>("brick.Removexattr", request).err();
+    int rc = Mutate(set, [&](Attempt& at) {
+      request.mutable_header()->set_epoch(at.epoch());
+      return at.Call<pb::RemovexattrResponse>("brick.Removexattr", request).err();
     });
     if (rc != 0) return rc;
   }
@@ -655,12 +745,12 @@ int VolumeFs::Readdir(fuse_ino_t ino, std::vector<ListedEntry>* entries) {
   entries->clear();
   for (uint32_t set : AllSets()) {
     pb::ReaddirResponse all;
-    int rc = ReadFrom(set, [&](BrickClient& brick) {
+    int rc = ReadFrom(set, [&](Attempt& at) {
       all.Clear();
       pb::ReaddirRequest request;
       request.set_id(node.id);
       for (;;) {
-        auto page = brick.CallSync<pb::ReaddirResponse>("brick.Readdir", request);
+        auto page = at.Call<pb::ReaddirResponse>("brick.Readdir", request);
         if (page.err() != 0) return page.err();
         for (auto& entry : *page.mutable_entries()) {
           request.set_cookie(entry.cookie());

@@ -3,6 +3,13 @@
 // (libs/volume placement), and sends each operation to the right brick of that set (VolumeView
 // routes), following failovers:
 //
+//   every brick call is an Attempt: it waits for the brick's answer, but is abandoned at once
+//   when the store's record makes it pointless (the primary it went to is no longer the set's
+//   primary, or the reader it went to is no longer a reader), e.g. when a silent (SIGSTOPped)
+//   primary was replaced: the operation is retried on the new route without waiting for
+//   call_timeout. An attempt to a primary that stays primary is never abandoned (a new epoch that
+//   only dropped a backup is answered by that primary), so non-idempotent mutations are not
+//   repeated without need.
 //   mutations go to the set's primary stamped with its epoch. ESTALE (not applied) re-reads the
 //   set record and retries as soon as the route changed (with a short backoff while it has not,
 //   e.g. the primary has not installed the new view yet). A transport error (ENOTCONN,
@@ -10,7 +17,9 @@
 //   every half second, in case it only restarted). Both give up after failover_timeout: ESTALE
 //   then, EIO for transport failures.
 //   reads go to the set's readers in order (local in-sync brick, other in-sync bricks, primary),
-//   moving to the next on a transport error, then waiting like mutations.
+//   moving to the next on a transport error, then waiting like mutations. A read attempt that has
+//   another reader after it is bounded by read_attempt_timeout, so a silent reader costs that
+//   long, not call_timeout.
 //   NO_QUORUM_EIO sets fail everything with EIO; NO_QUORUM_READONLY read from read_source and
 //   refuse mutations with EROFS.
 //
@@ -53,7 +62,10 @@ namespace pb = ::cairn::proto::brick;
 struct FsOptions {
   Duration call_timeout = std::chrono::seconds(10);      // one brick call
   Duration failover_timeout = std::chrono::seconds(10);  // waiting for a new route after a failure
+  Duration read_attempt_timeout = std::chrono::seconds(2);  // a read while other readers remain
 };
+
+class Attempt;  // one try of an operation on one brick (volume_fs.cc)
 
 struct Entry {
   fuse_ino_t ino = 0;  // with one lookup count added
@@ -115,9 +127,10 @@ class VolumeFs {
   static void AttrToStat(const pb::Attr& attr, struct stat* st);
 
  private:
-  using CallFn = std::function<int(brickclient::BrickClient&, uint64_t epoch)>;
+  // call returns the brick's errno (0 on success); Attempt::Call gives it the brick's answers.
+  using CallFn = std::function<int(Attempt&)>;
   int Mutate(uint32_t set, const CallFn& call);
-  int ReadFrom(uint32_t set, const std::function<int(brickclient::BrickClient&)>& call);
+  int ReadFrom(uint32_t set, const CallFn& call);
   brickclient::BrickClient& Client(const std::string& address);
 
   std::vector<uint32_t> AllSets() const;

@@ -11,8 +11,10 @@ namespace {
 
 using namespace std::chrono_literals;
 
+// Short deadlines: the records are small, and a member that does not answer within them is
+// better left for the next one (the watch and every re-read move on after a failure).
 etcdclient::ClientOptions StoreOptions() {
-  return etcdclient::ClientOptions{.timeout = 5s, .connect_timeout = 1s};
+  return etcdclient::ClientOptions{.timeout = 2s, .connect_timeout = 500ms};
 }
 
 // "host" of a brick id "host:/path" ("[v6]:/path" keeps its brackets; only compared for equality).
@@ -23,20 +25,36 @@ std::string HostOf(const std::string& brick_id) {
 
 }  // namespace
 
+StoreConnection::StoreConnection(std::vector<HostPort> endpoints) : endpoints_(std::move(endpoints)) { Connect(); }
+
+void StoreConnection::Connect() {
+  std::vector<HostPort> order;
+  for (size_t i = 0; i < endpoints_.size(); ++i) order.push_back(endpoints_[(first_ + i) % endpoints_.size()]);
+  client_ = std::make_unique<etcdclient::EtcdClient>(std::move(order), StoreOptions());
+}
+
+void StoreConnection::Failed() {
+  if (endpoints_.size() < 2) return;  // keep the connection: nothing else to try
+  first_ = (first_ + 1) % endpoints_.size();
+  Connect();
+}
+
 VolumeView::VolumeView(std::string volume, std::vector<HostPort> endpoints, std::string local_host)
     : volume_(std::move(volume)),
       prefix_(volume::VolumePrefix(volume_)),
       endpoints_(std::move(endpoints)),
       local_host_(std::move(local_host)),
-      refresh_client_(endpoints_, StoreOptions()) {}
+      refresh_store_(endpoints_) {}
 
 VolumeView::~VolumeView() { Stop(); }
 
-Status VolumeView::ReadAll(etcdclient::EtcdClient& client, int64_t* revision) {
+Status VolumeView::ReadAll(StoreConnection& store, int64_t* revision) {
   etcd::RangeRequest range;
   range.set_key(prefix_);
   range.set_range_end(volume::PrefixRangeEnd(prefix_));
-  CAIRN_ASSIGN_OR_RETURN(etcd::RangeResponse reply, client.Range(range));
+  Result<etcd::RangeResponse> read = store.client().Range(range);
+  if (!read.ok()) store.Failed();
+  CAIRN_ASSIGN_OR_RETURN(etcd::RangeResponse reply, std::move(read));
   std::map<std::string, std::string> records;
   for (const auto& kv : reply.kvs()) records[kv.key()] = kv.value();
   std::lock_guard lock(mu_);
@@ -51,8 +69,14 @@ Status VolumeView::ReadAll(etcdclient::EtcdClient& client, int64_t* revision) {
 Status VolumeView::Load() {
   int64_t revision = 0;
   {
+    // Each endpoint gets a turn: the first one may be a member that accepts but never answers.
     std::lock_guard lock(refresh_mu_);
-    CAIRN_RETURN_IF_ERROR(ReadAll(refresh_client_, &revision));
+    Status read;
+    for (size_t i = 0; i < endpoints_.size(); ++i) {
+      read = ReadAll(refresh_store_, &revision);
+      if (read.ok() || (read.code() != StatusCode::kUnavailable && read.code() != StatusCode::kDeadlineExceeded)) break;
+    }
+    CAIRN_RETURN_IF_ERROR(read);
   }
   std::lock_guard lock(mu_);
   auto spec = records_.find(volume::SpecKey(volume_));
@@ -67,7 +91,7 @@ Status VolumeView::Load() {
 Status VolumeView::Refresh() {
   int64_t revision = 0;
   std::lock_guard lock(refresh_mu_);
-  return ReadAll(refresh_client_, &revision);
+  return ReadAll(refresh_store_, &revision);
 }
 
 // Derives spec, set states and addresses from the raw records. A record that does not parse is
@@ -98,6 +122,7 @@ void VolumeView::Rebuild() {
   }
   states_ = std::move(states);
   addresses_ = std::move(addresses);
+  generation_.fetch_add(1, std::memory_order_acq_rel);
   changed_.notify_all();
 }
 
@@ -168,9 +193,11 @@ void VolumeView::Stop() {
 }
 
 // Watches the prefix in slices of one second (so Stop is heard soon), resuming after the last
-// revision seen. A compacted start revision or a broken store connection leads to a full re-read.
+// revision seen. A compacted start revision or a broken store connection leads to a full re-read
+// from the next endpoint. Each slice starts a new watch, so a member that went silent (its stream
+// just stops delivering) is noticed within a slice: the new watch is not answered in time.
 void VolumeView::WatchLoop() {
-  etcdclient::EtcdClient client(endpoints_, StoreOptions());
+  StoreConnection store(endpoints_);
   int64_t next = 0;
   {
     std::lock_guard lock(mu_);
@@ -180,7 +207,7 @@ void VolumeView::WatchLoop() {
   while (!stopping_) {
     if (reread) {
       int64_t revision = 0;
-      Status read = ReadAll(client, &revision);
+      Status read = ReadAll(store, &revision);
       if (!read.ok()) {
         log::Warn("mount.store_unreachable", "volume", volume_, "error", read.message());
         for (int i = 0; i < 10 && !stopping_; ++i) std::this_thread::sleep_for(50ms);  // retry pause
@@ -194,7 +221,7 @@ void VolumeView::WatchLoop() {
     request.set_key(prefix_);
     request.set_range_end(volume::PrefixRangeEnd(prefix_));
     request.set_start_revision(next);
-    Status watched = client.Watch(
+    Status watched = store.client().Watch(
         request,
         [&](const etcd::WatchResponse& response) {
           if (response.events_size() > 0) {
@@ -215,6 +242,7 @@ void VolumeView::WatchLoop() {
         std::chrono::steady_clock::now() + 1s);
     if (!watched.ok()) {
       log::Warn("mount.watch_failed", "volume", volume_, "error", watched.message());
+      store.Failed();
       reread = true;
     }
   }

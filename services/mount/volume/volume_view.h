@@ -16,6 +16,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -30,6 +31,23 @@
 namespace cairn::volumemount {
 
 namespace vpb = ::cairn::proto::volume;
+
+// A store client whose first endpoint moves on after every failed call. EtcdClient starts each
+// call at the endpoint that answered last, and a stopped (SIGSTOPped) member accepts connections
+// but never answers, so without this every call would spend its whole deadline there.
+// Threading: not thread-safe (as EtcdClient).
+class StoreConnection {
+ public:
+  explicit StoreConnection(std::vector<HostPort> endpoints);
+  etcdclient::EtcdClient& client() { return *client_; }
+  void Failed();  // the next call starts at the next endpoint
+
+ private:
+  void Connect();
+  std::vector<HostPort> endpoints_;
+  size_t first_ = 0;
+  std::unique_ptr<etcdclient::EtcdClient> client_;
+};
 
 // Where one replica set's calls go right now.
 struct SetRoute {
@@ -64,10 +82,15 @@ class VolumeView {
   // Waits until Route(set_id) differs from `used` or deadline passes; returns whether it did.
   bool WaitForChange(uint32_t set_id, const SetRoute& used, TimePoint deadline);
 
+  // Changes whenever the records change (any set): a cheap "maybe a route changed" test for
+  // callers that poll while they wait for something else.
+  uint64_t generation() const { return generation_.load(std::memory_order_acquire); }
+
   const std::string& volume() const { return volume_; }
 
  private:
-  Status ReadAll(etcdclient::EtcdClient& client, int64_t* revision);
+  // Reads every record; a failed read moves `store` to its next endpoint.
+  Status ReadAll(StoreConnection& store, int64_t* revision);
   void Rebuild();  // REQUIRES: mu_ held
   void WatchLoop();
   SetRoute RouteLocked(uint32_t set_id) const;
@@ -86,8 +109,9 @@ class VolumeView {
   int64_t revision_ = 0;                          // store revision the records reflect
 
   std::mutex refresh_mu_;
-  etcdclient::EtcdClient refresh_client_;  // GUARDED_BY refresh_mu_
+  StoreConnection refresh_store_;  // GUARDED_BY refresh_mu_
 
+  std::atomic<uint64_t> generation_{0};
   std::atomic<bool> stopping_{false};
   std::thread watcher_;
 };
