@@ -142,6 +142,19 @@ write_node_yaml() {
   } >"$dir/node.yaml"
 }
 
+# write_cluster_yaml FILE: the hosts section of a cluster.yaml (docs/config.md) for these hosts, for
+# `clusterctl apply -f FILE`. Volumes, mounts and containers are made step by step in Parts C and D.
+write_cluster_yaml() {
+  local i
+  {
+    echo "# The local cluster's hosts (deploy/local/hosts.sh, write_cluster_yaml)."
+    echo "hosts:"
+    for ((i = 1; i <= HOSTS; i++)); do
+      printf '  - name: host%d\n    address: %s\n    roles: [voter, storage]\n' "$i" "$(host_ip "$i")"
+    done
+  } >"$1"
+}
+
 # True when host N's clusterd runs. A process killed -9 whose parent has not reaped it yet (a zombie)
 # counts as gone, or a restart right after a kill would be skipped; so does a pid now used by another program.
 clusterd_alive() {
@@ -195,8 +208,9 @@ stop_host() {
 leader_host() {
   local n
   for ((n = 1; n <= HOSTS; n++)); do
-    if host_exec "$n" "$CAIRN_BIN/clusterctl" --endpoints "$(host_ip "$n"):2379" --timeout 2s status 2>/dev/null |
-      awk 'NR == 2 && $3 == "true" { found = 1 } END { exit !found }'; then
+    # status exits 1 while any member is down, which is no matter here: row 2 is this endpoint's own.
+    if { host_exec "$n" "$CAIRN_BIN/clusterctl" --endpoints "$(host_ip "$n"):2379" --timeout 2s status 2>/dev/null ||
+      true; } | awk 'NR == 2 && $3 == "true" { found = 1 } END { exit !found }'; then
       echo "$n"
       return
     fi

@@ -65,12 +65,24 @@ done
 echo "up.sh: $HOSTS hosts up."
 
 [[ " $PARTS " == *" a "* ]] && source deploy/local/part-a.sh
+
+# The hosts as records in the store, declaratively (when this clusterctl has `apply`).
+if "$CAIRN_BIN/clusterctl" apply --help 2>/dev/null | grep -q -- "--dry-run"; then
+  write_cluster_yaml "$CAIRN_STATE_DIR/cluster.yaml"
+  echo
+  echo "up.sh: \$ clusterctl apply -f $CAIRN_STATE_DIR/cluster.yaml   (the hosts; Parts C and D add the rest)"
+  ctl 1 apply -f "$CAIRN_STATE_DIR/cluster.yaml" || echo "up.sh: apply failed; going on without host records" >&2
+fi
 if ((HOSTS >= 3)); then
   [[ " $PARTS " == *" c "* ]] && source deploy/local/part-c.sh
   [[ " $PARTS " == *" d "* ]] && source deploy/local/part-d.sh
 else
   echo "up.sh: Parts C and D need 3 hosts; skipped"
 fi
+
+echo
+echo "up.sh: \$ clusterctl status"
+ctl 1 status || true   # exits 1 while anything is down
 
 cat <<TEXT
 
