@@ -6,7 +6,7 @@
 //   clusterctl volume info [NAME]                 clusterctl volume list
 //   clusterctl volume status [NAME]               clusterctl volume heal NAME status
 //   clusterctl volume add-brick NAME HOST:PATH... [--force]
-//   clusterctl volume remove-brick NAME HOST:PATH...
+//   clusterctl volume remove-brick NAME HOST:PATH...  clusterctl volume rebalance NAME status
 //
 // Every verb reads and writes the volume records in the store (docs/volumes.md) through
 // volume_records.h; each change is one store transaction built by libs/volume, so two operators
@@ -316,6 +316,14 @@ int RunHeal(Context& context, const std::string& name) {
   });
 }
 
+int RunRebalance(Context& context, const std::string& name) {
+  return WithClient(context, "volume rebalance", [&](EtcdClient& client) -> Status {
+    CAIRN_ASSIGN_OR_RETURN(auto views, ReadViews(context, client, name));
+    PrintViews(context, views, true, PrintRebalance, RebalanceJson);
+    return Status::Ok();
+  });
+}
+
 // ---- set ------------------------------------------------------------------------------------------------
 
 int RunSet(Context& context, const std::string& name, const std::string& key, const std::string& value) {
@@ -351,10 +359,10 @@ std::vector<std::string> SetNames(const vpb::VolumeSpec& spec, const std::vector
   return names;
 }
 
-constexpr const char* kMoverMissing =
-    "data movement is PENDING: Cairn has no rebalance mover yet, so existing files stay where the previous "
-    "layout put them (lookups still find them through it) and new files follow the new layout; another "
-    "add-brick or remove-brick is refused until the data have moved";
+constexpr const char* kMoverNote =
+    "data movement is PENDING until the rebalance finishes: the volume agent of a host with a brick moves "
+    "every file whose set changed (lookups find files not moved yet through the previous layout; new files "
+    "follow the new layout); another add-brick or remove-brick is refused until then. Progress: ";
 
 int RunAddBrick(Context& context, const BrickChangeArgs& args) {
   return WithClient(context, "volume add-brick", [&](EtcdClient& client) -> Status {
@@ -384,7 +392,7 @@ int RunAddBrick(Context& context, const BrickChangeArgs& args) {
     PrintChanged(context, "add-brick", spec,
                  "added set " + JoinWords(SetNames(spec, added)) + "; layout epoch " +
                      std::to_string(spec.layout().epoch()) + " gives new files to it");
-    if (!JsonOutput(context)) *context.err << "note: " << kMoverMissing << "\n";
+    if (!JsonOutput(context)) *context.err << "note: " << kMoverNote << "clusterctl volume rebalance " << args.name << " status\n";
     return Status::Ok();
   });
 }
@@ -418,8 +426,9 @@ int RunRemoveBrick(Context& context, const BrickChangeArgs& args) {
                  "set " + JoinWords(SetNames(spec, leaving)) + " gets no new files (layout epoch " +
                      std::to_string(spec.layout().epoch()) + ")");
     if (!JsonOutput(context)) {
-      *context.err << "note: " << kMoverMissing << ". The removed set stays part of the volume, with its files, "
-                   << "until they have moved: do not delete its brick directories.\n";
+      *context.err << "note: " << kMoverNote << "clusterctl volume rebalance " << args.name
+                   << " status. The removed set stays part of the volume until its files have moved; then the "
+                   << "rebalance takes it out (volume info no longer lists it) and its brick directories may be deleted.\n";
     }
     return Status::Ok();
   });
@@ -489,6 +498,14 @@ void AddShowVerbs(CLI::App& group, Context& context) {
   heal->add_option("NAME", *heal_name, "volume name")->required();
   heal->add_option("ACTION", *heal_action, "status (or info)")->required()->check(CLI::IsMember({"status", "info"}));
   SetAction(heal, context, [heal_name](Context& c) { return RunHeal(c, *heal_name); });
+
+  auto rebalance_name = std::make_shared<std::string>();
+  auto rebalance_action = std::make_shared<std::string>();
+  CLI::App* rebalance = group.add_subcommand(
+      "rebalance", "data movement after add-brick/remove-brick: clusterctl volume rebalance NAME status");
+  rebalance->add_option("NAME", *rebalance_name, "volume name")->required();
+  rebalance->add_option("ACTION", *rebalance_action, "status")->required()->check(CLI::IsMember({"status"}));
+  SetAction(rebalance, context, [rebalance_name](Context& c) { return RunRebalance(c, *rebalance_name); });
 }
 
 void AddSet(CLI::App& group, Context& context) {
@@ -521,7 +538,8 @@ void AddBrickVerbs(CLI::App& group, Context& context) {
 
 void AddVolumeCommands(CLI::App& root, Context& context) {
   CLI::App* group = root.add_subcommand(
-      "volume", "replicated volumes: create, start, stop, delete, info, list, status, set, heal, add-brick, remove-brick");
+      "volume", "replicated volumes: create, start, stop, delete, info, list, status, set, heal, rebalance, add-brick, "
+      "remove-brick");
   group->require_subcommand(1);
   AddCreate(*group, context);
   AddStartStop(*group, context);

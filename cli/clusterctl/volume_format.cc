@@ -9,6 +9,7 @@
 #include "cairn/common/logging.h"
 #include "cairn/common/strings.h"
 #include "cairn/volume/layout.h"
+#include "cairn/volume/rebalance.h"
 #include "cairn/volume/replica_set.h"
 #include "cli.h"
 
@@ -165,6 +166,47 @@ std::string SetNote(const vpb::VolumeSpec& spec, uint32_t set_id) {
 
 }  // namespace
 
+// ---- rebalance ------------------------------------------------------------------------------------
+
+volume::RebalanceStatus RebalanceStatusOf(const VolumeView& view) {
+  return volume::RebalanceStatusOf(view.spec(), view.rebalance ? &*view.rebalance : nullptr, view.rebalance_owner);
+}
+
+namespace {
+
+// "running on n1: 120 files moved, 80 left" for info and status.
+std::string RebalanceLine(const VolumeView& view) {
+  volume::RebalanceStatus status = RebalanceStatusOf(view);
+  std::string line = status.state + " " + status.detail;
+  if (status.has_progress) {
+    line += ": " + std::to_string(status.files_moved) + " files moved, " + std::to_string(status.files_left) + " left";
+  }
+  return line + " (clusterctl volume rebalance " + view.spec().name() + " status)";
+}
+
+}  // namespace
+
+void PrintRebalance(std::ostream& out, const VolumeView& view) {
+  out << volume::FormatRebalanceStatus(view.spec().name(), RebalanceStatusOf(view));
+}
+
+void RebalanceJson(JsonWriter& json, const VolumeView& view) {
+  volume::RebalanceStatus status = RebalanceStatusOf(view);
+  json.BeginObject().Key("name").String(view.spec().name());
+  json.Key("state").String(status.state).Key("detail").String(status.detail);
+  json.Key("owner").String(view.rebalance_owner);
+  json.Key("from_epoch").Uint(status.from_epoch).Key("to_epoch").Uint(status.to_epoch);
+  json.Key("files_moved").Uint(status.files_moved).Key("files_left").Uint(status.files_left);
+  json.Key("bytes_moved").Uint(status.bytes_moved).Key("bytes_left").Uint(status.bytes_left);
+  json.Key("files_per_second").Double(status.files_per_second).Key("bytes_per_second").Double(status.bytes_per_second);
+  if (status.eta_ms >= 0 && status.files_left > 0) {
+    json.Key("eta_seconds").Double(static_cast<double>(status.eta_ms) / 1000);
+  } else {
+    json.Key("eta_seconds").Null();
+  }
+  json.EndObject();
+}
+
 // ---- info -----------------------------------------------------------------------------------------
 
 void PrintInfo(std::ostream& out, const VolumeView& view) {
@@ -180,8 +222,9 @@ void PrintInfo(std::ostream& out, const VolumeView& view) {
       out << "Brick" << ++number << ": " << volume::BrickId(brick) << " (" << SetNote(spec, set.id()) << ")\n";
     }
   }
-  out << "Layout: " << LayoutLine(spec) << "\n"
-      << "Options:\n"
+  out << "Layout: " << LayoutLine(spec) << "\n";
+  if (RebalancePending(spec)) out << "Rebalance: " << RebalanceLine(view) << "\n";
+  out << "Options:\n"
       << "no-quorum: " << NoQuorumName(spec.options().no_quorum()) << "\n";
 }
 
@@ -271,6 +314,7 @@ void PrintStatus(std::ostream& out, const VolumeView& view) {
   const vpb::VolumeSpec& spec = view.spec();
   out << "Volume " << spec.name() << ": " << VolumeStateName(spec.state()) << ", " << VolumeTypeName(spec) << " "
       << BrickCount(spec) << ", layout " << LayoutLine(spec) << "\n";
+  if (RebalancePending(spec)) out << "rebalance " << RebalanceLine(view) << "\n";
   std::vector<std::vector<std::string>> rows{{"SET", "BRICK", "ADDRESS", "ROLE", "EPOCH", "MODE"}};
   for (const BrickStatus& row : BrickStatuses(view)) {
     rows.push_back({std::to_string(row.set_id), row.brick, row.address.empty() ? "down" : row.address, row.role,

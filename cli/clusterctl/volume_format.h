@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "cairn/volume/heal.h"
+#include "cairn/volume/rebalance.h"
 #include "volume_records.h"
 
 namespace cairn::clusterctl {
@@ -70,5 +71,11 @@ void StatusJson(JsonWriter& json, const VolumeView& view);
 // a record is skipped (PrintStatus names it).
 std::vector<volume::BrickHealStatus> HealRows(const VolumeView& view);
 void HealJson(JsonWriter& json, const VolumeView& view);
+
+// `volume rebalance NAME status`: volume::RebalanceStatusOf from the spec, the mover's progress
+// record and the owner key; FormatRebalanceStatus's text, or one JSON object.
+volume::RebalanceStatus RebalanceStatusOf(const VolumeView& view);
+void PrintRebalance(std::ostream& out, const VolumeView& view);
+void RebalanceJson(JsonWriter& json, const VolumeView& view);
 
 }  // namespace cairn::clusterctl

@@ -43,6 +43,15 @@ void AddRecord(std::string_view rest, const etcd::KeyValue& kv, VolumeView* view
     }
   } else if (StartsWith(rest, kBricks)) {
     view->addresses[std::string(rest.substr(kBricks.size()))] = kv.value();
+  } else if (rest == "rebalance") {
+    vpb::HealCheckpoint progress;
+    if (progress.ParseFromString(kv.value())) {
+      view->rebalance = std::move(progress);
+    } else {
+      view->problems.push_back("rebalance progress does not parse");
+    }
+  } else if (rest == "rebalance-owner") {
+    view->rebalance_owner = kv.value();
   } else if (StartsWith(rest, kHeal)) {
     vpb::HealCheckpoint checkpoint;
     std::string brick(rest.substr(kHeal.size()));

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -31,6 +32,8 @@ struct VolumeView {
   std::map<uint32_t, std::string> primary_keys;        // set id -> brick id held by the primary lease key
   std::map<std::string, std::string> addresses;        // brick id -> "ip:port" where it is served now
   std::map<std::string, vpb::HealCheckpoint> checkpoints;  // brick id -> its latest heal checkpoint
+  std::optional<vpb::HealCheckpoint> rebalance;        // the rebalance mover's progress (RebalanceKey)
+  std::string rebalance_owner;                         // the node running the mover ("" when none)
   std::vector<std::string> problems;                   // records that did not parse, for display
 
   const vpb::VolumeSpec& spec() const { return record.spec; }

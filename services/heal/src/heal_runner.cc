@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "cairn/brickclient/brick_client.h"
+#include "cairn/heal/object_copy.h"
 #include "cairn/common/logging.h"
 
 namespace cairn::heal {
@@ -28,8 +29,6 @@ using brick::kRootId;
 
 namespace {
 
-constexpr size_t kBlock = brick::kMaxIoSize;  // compare and copy unit
-constexpr size_t kReadChunk = 2 * kBlock;      // read from the primary at once (pipelined by the client)
 constexpr char kParkPrefix[] = ".cairn-heal-park-";
 constexpr char kPendingName[] = "heal-pending";  // in ROOT/.cairn
 constexpr char kPendingHeader[] = "cairn-heal-pending v1";
@@ -49,11 +48,6 @@ bool ParseHex(std::string_view hex, FileId* id) {
   }
   return true;
 }
-
-bool Unreachable(int err) {
-  return err == ETIMEDOUT || err == ENOTCONN || err == ECONNREFUSED || err == ECONNRESET || err == EPIPE;
-}
-bool Gone(int err) { return err == ENOENT || err == ESTALE; }
 
 std::string Hex(const FileId& id) { return brick::IdToHexString(id); }
 
@@ -135,7 +129,7 @@ class HealRunner::Impl {
   Status HealObject(const FileId& id);
   Status CopyData(const FileId& id, const bpb::Attr& primary, const bpb::Attr& local);
   Status HealMetadata(const FileId& id, const bpb::Attr& primary, const bpb::Attr& local);
-  Status HealXattrs(const FileId& id);
+  void AddStats(const CopyStats& stats);
   Status SweepParked();
   Result<std::vector<bpb::DirEntry>> LocalEntries(const FileId& dir);
 
@@ -738,130 +732,31 @@ Status HealRunner::Impl::HealObject(const FileId& id) {
   return HealMetadata(id, primary.attr(), local.attr());
 }
 
-// Size first (a file that grew reads zeros where it has holes, so zero blocks need no write and
-// stay holes), then every 1 MiB block that differs.
+// Data and metadata through the code rebalance shares (object_copy.h), into the local brick:
+// size first, then only the 1 MiB blocks that differ (holes stay holes); owner, mode, user
+// xattrs, times last.
 Status HealRunner::Impl::CopyData(const FileId& id, const bpb::Attr& primary, const bpb::Attr& local) {
-  ++files_examined_;
-  bool wrote = false;
-  uint64_t size = primary.size();
-  if (local.size() != size) {
-    bpb::SetattrRequest truncate;
-    truncate.set_id(id);
-    truncate.set_valid(bpb::SETATTR_SIZE);
-    truncate.set_size(size);
-    auto done = local_.Setattr(truncate, nullptr);
-    if (done.err() != 0) return LocalError("truncate", id, done.err());
-    wrote = true;
-  }
-  for (uint64_t offset = 0; offset < size; offset += kReadChunk) {
-    if (stop_) return AbortedError("heal of " + options_.brick_id + " stopped");
-    auto chunk = primary_.Read(id, offset, std::min<uint64_t>(kReadChunk, size - offset));
-    if (Gone(chunk.err())) return Status::Ok();
-    if (chunk.err() != 0) return PrimaryError("read", id, chunk.err());
-    const std::string& data = chunk.data();
-    for (size_t at = 0; at < data.size(); at += kBlock) {
-      size_t length = std::min(kBlock, data.size() - at);
-      bpb::ReadRequest read;
-      read.set_id(id);
-      read.set_offset(offset + at);
-      read.set_size(static_cast<uint32_t>(length));
-      auto mine = local_.Read(read);
-      if (mine.err() != 0) return LocalError("read", id, mine.err());
-      if (mine.data().size() == length && std::memcmp(mine.data().data(), data.data() + at, length) == 0) continue;
-      bpb::WriteRequest write;
-      write.set_id(id);
-      write.set_offset(offset + at);
-      write.set_data(data.substr(at, length));
-      auto written = local_.Write(write, nullptr);
-      if (written.err() != 0) return LocalError("write", id, written.err());
-      if (written.written() != length) return LocalError("write", id, ENOSPC);
-      bytes_copied_ += length;
-      wrote = true;
-    }
-    if (data.size() < std::min<uint64_t>(kReadChunk, size - offset)) break;  // shrank meanwhile: journaled again
-  }
-  if (wrote) ++files_copied_;
-  return Status::Ok();
+  StoreTarget target(local_, "local brick");
+  CopyStats stats;
+  Status copied = heal::CopyData(primary_, target, id, primary, local, stop_, {}, &stats);
+  AddStats(stats);
+  if (copied.code() == StatusCode::kAborted) return AbortedError("heal of " + options_.brick_id + " stopped");
+  return copied;
 }
 
-// Owner, mode, user xattrs, then times (last: the other changes would move them).
 Status HealRunner::Impl::HealMetadata(const FileId& id, const bpb::Attr& primary, const bpb::Attr& local) {
-  const bool is_link = S_ISLNK(primary.mode());
-  uint32_t valid = 0;
-  bpb::SetattrRequest set;
-  set.set_id(id);
-  if (primary.uid() != local.uid()) valid |= bpb::SETATTR_UID;
-  if (primary.gid() != local.gid()) valid |= bpb::SETATTR_GID;
-  // chown clears set-id bits, so the mode is applied again after an owner change.
-  if (!is_link && ((primary.mode() & 07777) != (local.mode() & 07777) || valid != 0)) valid |= bpb::SETATTR_MODE;
-  set.set_uid(primary.uid());
-  set.set_gid(primary.gid());
-  set.set_mode(primary.mode() & 07777);
-  if (valid != 0) {
-    set.set_valid(valid);
-    auto done = local_.Setattr(set, nullptr);
-    if (done.err() != 0) return LocalError("setattr", id, done.err());
-  }
-  bool fixed = valid != 0;
-  if (!is_link) {
-    auto xattrs = HealXattrs(id);
-    if (!xattrs.ok() && xattrs.code() != StatusCode::kAlreadyExists) return xattrs;
-    fixed = fixed || xattrs.code() == StatusCode::kAlreadyExists;
-  }
-  if (primary.mtime_ns() != local.mtime_ns() || primary.atime_ns() != local.atime_ns() || fixed) {
-    bpb::SetattrRequest times;
-    times.set_id(id);
-    times.set_valid(bpb::SETATTR_ATIME | bpb::SETATTR_MTIME);
-    times.set_atime_ns(primary.atime_ns());
-    times.set_mtime_ns(primary.mtime_ns());
-    auto done = local_.Setattr(times, nullptr);
-    if (done.err() != 0) return LocalError("utimens", id, done.err());
-    fixed = true;
-  }
-  if (fixed) ++metadata_fixed_;
-  return Status::Ok();
+  StoreTarget target(local_, "local brick");
+  CopyStats stats;
+  Status copied = heal::CopyMetadata(primary_, target, id, primary, local, {}, &stats);
+  AddStats(stats);
+  return copied;
 }
 
-// User xattrs (the brick hides and refuses its own trusted.cairn.*). Ok: nothing to change;
-// AlreadyExists (not an error): something was changed.
-Status HealRunner::Impl::HealXattrs(const FileId& id) {
-  bpb::ListxattrRequest list;
-  list.set_id(id);
-  auto theirs = primary_.CallSync<bpb::ListxattrResponse>("brick.Listxattr", list);
-  if (Gone(theirs.err())) return Status::Ok();
-  if (theirs.err() != 0) return PrimaryError("listxattr", id, theirs.err());
-  auto mine = local_.Listxattr(list);
-  if (mine.err() != 0) return LocalError("listxattr", id, mine.err());
-  if (theirs.names_size() == 0 && mine.names_size() == 0) return Status::Ok();
-  bool changed = false;
-  std::set<std::string> wanted(theirs.names().begin(), theirs.names().end());
-  for (const auto& name : mine.names()) {
-    if (wanted.count(name) != 0) continue;
-    bpb::RemovexattrRequest remove;
-    remove.set_id(id);
-    remove.set_name(name);
-    auto done = local_.Removexattr(remove, nullptr);
-    if (done.err() != 0 && done.err() != ENODATA) return LocalError("removexattr " + name, id, done.err());
-    changed = true;
-  }
-  for (const auto& name : wanted) {
-    bpb::GetxattrRequest get;
-    get.set_id(id);
-    get.set_name(name);
-    auto value = primary_.CallSync<bpb::GetxattrResponse>("brick.Getxattr", get);
-    if (value.err() == ENODATA || Gone(value.err())) continue;  // removed meanwhile: journaled again
-    if (value.err() != 0) return PrimaryError("getxattr " + name, id, value.err());
-    auto current = local_.Getxattr(get);
-    if (current.err() == 0 && current.value() == value.value()) continue;
-    bpb::SetxattrRequest set;
-    set.set_id(id);
-    set.set_name(name);
-    set.set_value(value.value());
-    auto done = local_.Setxattr(set, nullptr);
-    if (done.err() != 0) return LocalError("setxattr " + name, id, done.err());
-    changed = true;
-  }
-  return changed ? AlreadyExistsError("changed") : Status::Ok();
+void HealRunner::Impl::AddStats(const CopyStats& stats) {
+  files_examined_ += stats.files_examined;
+  files_copied_ += stats.files_copied;
+  bytes_copied_ += stats.bytes_copied;
+  metadata_fixed_ += stats.metadata_fixed;
 }
 
 // Directories parked in the root whose new place no entry heal of this round reached: removed if

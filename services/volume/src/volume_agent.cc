@@ -30,6 +30,8 @@
 #include "cairn/volume_service/views.h"
 #if CAIRN_HAVE_HEAL
 #include "cairn/heal/heal_runner.h"
+#include "cairn/volume/rebalance.h"
+#include "cairn/volume_service/rebalance_mover.h"
 #endif
 
 namespace cairn::volume_service {
@@ -256,6 +258,26 @@ class VolumeAgent::Impl : public std::enable_shared_from_this<VolumeAgent::Impl>
   std::thread heal_io_thread_;
   std::map<std::string, HealTask> heals_;        // GUARDED_BY(mu_): by brick
   std::map<std::string, TimePoint> next_heal_;   // GUARDED_BY(mu_)
+
+  // Rebalance (docs/volumes.md "Rebalance"): the agent holding RebalanceOwnerKey runs the mover.
+  struct RouteTable {
+    std::mutex mu;
+    std::map<uint32_t, SetRoute> routes;  // GUARDED_BY(mu)
+  };
+  struct RebalanceTask {
+    std::shared_ptr<RebalanceMover> mover;
+    std::thread thread;
+    std::shared_ptr<std::atomic<bool>> done;
+    std::shared_ptr<RouteTable> routes;
+  };
+  void MaybeRebalance(const volume::VolumeRecord& volume);
+  void ClaimRebalance(const std::string& volume);
+  void StartRebalance(const volume::VolumeRecord& volume, std::shared_ptr<RouteTable> routes);
+  void UpdateRoutes(const volume::VolumeRecord& volume, RouteTable& table);
+  void StopRebalance(const std::string& volume);  // REQUIRES: mu_; joins
+  std::map<std::string, RebalanceTask> rebalances_;  // GUARDED_BY(mu_): by volume
+  std::map<std::string, TimePoint> next_rebalance_;   // GUARDED_BY(mu_)
+  std::set<std::string> claiming_;                    // GUARDED_BY(mu_): owner txns in flight
 #endif
 };
 
@@ -304,6 +326,9 @@ void VolumeAgent::Impl::Stop() {
     std::vector<std::string> healing;
     for (auto& [brick, task] : heals_) healing.push_back(brick);
     for (const auto& brick : healing) StopHeal(brick);
+    std::vector<std::string> moving;
+    for (auto& [volume, task] : rebalances_) moving.push_back(volume);
+    for (const auto& volume : moving) StopRebalance(volume);
   }
   heal_work_.reset();
   heal_io_.stop();
@@ -487,6 +512,18 @@ void VolumeAgent::Impl::Reconcile() {
       if (!MyBricksOf(volume.spec.name(), set).empty()) ReconcileSet(volume, set);
     }
   }
+#if CAIRN_HAVE_HEAL
+  std::set<std::string> rebalancing;
+  for (const auto& volume : started) {
+    if (volume.spec.has_previous_layout()) rebalancing.insert(volume.spec.name());
+    MaybeRebalance(volume);
+  }
+  std::vector<std::string> finished;
+  for (const auto& [name, task] : rebalances_) {
+    if (!rebalancing.count(name)) finished.push_back(name);
+  }
+  for (const auto& name : finished) StopRebalance(name);
+#endif
   // Sets no brick of ours belongs to any more.
   for (auto it = sets_.begin(); it != sets_.end();) {
     bool mine = std::any_of(bricks_.begin(), bricks_.end(), [&](const auto& entry) {
@@ -1106,6 +1143,159 @@ void VolumeAgent::Impl::StopHeal(const std::string& brick) {
   it->second.runner->Stop();
   if (it->second.thread.joinable()) it->second.thread.join();
   heals_.erase(it);
+}
+
+// ---- rebalance ----
+
+namespace {
+
+// Blocking store calls for the mover's thread (never the agent's: the answers come on the
+// store's threads, so waiting there could deadlock).
+template <class Resp, class Call>
+Result<Resp> WaitFor(Call call) {
+  auto promise = std::make_shared<std::promise<Result<Resp>>>();
+  auto future = promise->get_future();
+  call([promise](Result<Resp> reply) { promise->set_value(std::move(reply)); });
+  if (future.wait_for(kStoreDeadline + std::chrono::seconds(1)) != std::future_status::ready) {
+    return DeadlineExceededError("the store did not answer in time");
+  }
+  return future.get();
+}
+
+}  // namespace
+
+// On an agent with a brick of a started volume whose rebalance is pending: claim the owner key
+// (on the host lease, so it goes with this host), and while it is ours keep one mover running,
+// again 2 s after a run that failed.
+void VolumeAgent::Impl::MaybeRebalance(const volume::VolumeRecord& volume) {
+  const std::string& name = volume.spec.name();
+  if (!volume.spec.has_previous_layout()) return;
+  bool mine = std::any_of(volume.spec.sets().begin(), volume.spec.sets().end(),
+                          [&](const pb::ReplicaSetSpec& set) { return !MyBricksOf(name, set).empty(); });
+  if (!mine) return;
+  const etcd::KeyValue* owner = Find(volume::RebalanceOwnerKey(name));
+  if (owner == nullptr) {
+    ClaimRebalance(name);
+    return;
+  }
+  if (owner->value() != options_.node_name || owner->lease() != host_lease_) {
+    StopRebalance(name);  // another agent's (or ours from before a restart, until its lease ends)
+    return;
+  }
+  auto task = rebalances_.find(name);
+  if (task != rebalances_.end()) {
+    UpdateRoutes(volume, *task->second.routes);
+    if (!task->second.done->load()) return;
+    StopRebalance(name);
+  }
+  if (clock_.Now() < next_rebalance_[name]) return;
+  auto routes = std::make_shared<RouteTable>();
+  UpdateRoutes(volume, *routes);
+  StartRebalance(volume, std::move(routes));
+}
+
+void VolumeAgent::Impl::ClaimRebalance(const std::string& volume) {
+  if (host_lease_ == 0 || claiming_.count(volume)) return;
+  claiming_.insert(volume);
+  etcd::TxnRequest txn;
+  *txn.add_compare() = volume::KeyAbsent(volume::RebalanceOwnerKey(volume));
+  *txn.add_success() = volume::PutOp(volume::RebalanceOwnerKey(volume), options_.node_name, host_lease_);
+  store_.Txn(txn, {kStoreDeadline}, [weak = weak(), volume, lease = host_lease_](Result<etcd::TxnResponse> reply) {
+    PostTo(weak, [reply = std::move(reply), volume, lease](Impl& self) {
+      self.claiming_.erase(volume);
+      if (!reply.ok() || !reply->succeeded()) return;  // another agent was first, or the store is busy
+      etcd::KeyValue kv;
+      kv.set_key(volume::RebalanceOwnerKey(volume));
+      kv.set_value(self.options_.node_name);
+      kv.set_lease(lease);
+      kv.set_mod_revision(reply->header().revision());
+      self.MirrorPut(kv);
+      log::Info("volume.rebalance_owner", "volume", volume, "node", self.options_.node_name);
+      self.Reconcile();
+    });
+  });
+}
+
+// Each set's primary with a live address and its record's epoch, for the mover's thread.
+void VolumeAgent::Impl::UpdateRoutes(const volume::VolumeRecord& volume, RouteTable& table) {
+  std::map<uint32_t, SetRoute> routes;
+  for (const auto& set : volume.spec.sets()) {
+    const etcd::KeyValue* kv = Find(volume::SetKey(volume.spec.name(), set.id()));
+    if (kv == nullptr || Find(volume::PrimaryKey(volume.spec.name(), set.id())) == nullptr) continue;
+    auto record = volume::ParseReplicaSetRecord(*kv);
+    if (!record.ok() || record->state.mode() != pb::REPLICA_SET_NORMAL || record->state.primary().empty()) continue;
+    std::string address = LiveAddress(volume.spec.name(), record->state.primary());
+    if (!address.empty()) routes[set.id()] = SetRoute{address, record->state.epoch()};
+  }
+  std::lock_guard lock(table.mu);
+  table.routes = std::move(routes);
+}
+
+void VolumeAgent::Impl::StartRebalance(const volume::VolumeRecord& volume, std::shared_ptr<RouteTable> routes) {
+  const std::string name = volume.spec.name();
+  coord::CoordApi* store = &store_;
+  RebalanceMoverOptions options;
+  options.volume = name;
+  options.node_name = options_.node_name;
+  options.clock = &clock_;
+  if (const etcd::KeyValue* kv = Find(volume::RebalanceKey(name))) {
+    pb::HealCheckpoint progress;
+    if (progress.ParseFromString(kv->value()) && progress.epoch() == volume.spec.layout().epoch()) {
+      options.resume_from = progress;
+    }
+  }
+  options.read_spec = [store, name]() -> Result<volume::VolumeRecord> {
+    etcd::RangeRequest request;
+    request.set_key(volume::SpecKey(name));
+    CAIRN_ASSIGN_OR_RETURN(auto reply, WaitFor<etcd::RangeResponse>([&](auto done) {
+                             store->Range(request, {kStoreDeadline}, std::move(done));
+                           }));
+    if (reply.kvs_size() == 0) return NotFoundError("volume " + name + " was deleted");
+    return volume::ParseVolumeRecord(reply.kvs(0));
+  };
+  options.route = [routes, name](uint32_t set) -> Result<SetRoute> {
+    std::lock_guard lock(routes->mu);
+    auto it = routes->routes.find(set);
+    if (it == routes->routes.end()) {
+      return UnavailableError("volume " + name + ": set " + std::to_string(set) + " has no serving primary");
+    }
+    return it->second;
+  };
+  options.save_progress = [store, name](const pb::HealCheckpoint& progress) -> cairn::Status {
+    etcd::PutRequest request;
+    request.set_key(volume::RebalanceKey(name));
+    request.set_value(progress.SerializeAsString());
+    auto reply = WaitFor<etcd::PutResponse>([&](auto done) { store->Put(request, {kStoreDeadline}, std::move(done)); });
+    return reply.ok() ? cairn::Status::Ok() : reply.status();
+  };
+  options.commit = [store](const etcd::TxnRequest& txn) -> cairn::Status {
+    auto reply = WaitFor<etcd::TxnResponse>([&](auto done) { store->Txn(txn, {kStoreDeadline}, std::move(done)); });
+    if (!reply.ok()) return reply.status();
+    return reply->succeeded() ? cairn::Status::Ok() : FailedPreconditionError("the volume changed meanwhile");
+  };
+  RebalanceTask task;
+  task.routes = std::move(routes);
+  task.mover = std::make_shared<RebalanceMover>(heal_io_, std::move(options));
+  task.done = std::make_shared<std::atomic<bool>>(false);
+  log::Info("volume.rebalance_started", "volume", name, "epoch", volume.spec.layout().epoch());
+  task.thread = std::thread([mover = task.mover, done = task.done, weak = weak(), name] {
+    cairn::Status moved = mover->Run();
+    done->store(true);
+    PostTo(weak, [name, moved](Impl& self) {
+      log::Info("volume.rebalance_run_ended", "volume", name, "result", moved);
+      self.next_rebalance_[name] = self.clock_.Now() + (moved.ok() ? Duration::zero() : std::chrono::seconds(2));
+      self.Reconcile();
+    });
+  });
+  rebalances_[name] = std::move(task);
+}
+
+void VolumeAgent::Impl::StopRebalance(const std::string& volume) {
+  auto it = rebalances_.find(volume);
+  if (it == rebalances_.end()) return;
+  it->second.mover->Stop();
+  if (it->second.thread.joinable()) it->second.thread.join();
+  rebalances_.erase(it);
 }
 #endif
 
