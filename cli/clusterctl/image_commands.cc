@@ -3,6 +3,7 @@
 //   clusterctl image build-busybox NAME [--busybox /bin/busybox]
 //   clusterctl image import NAME --dir DIR | --tar FILE
 //   clusterctl image build NAME --from PARENT --dir CHANGES
+//   clusterctl image build NAME --from-container C     (C's writable layer over C's image; C stopped)
 //   clusterctl image list | show NAME | verify NAME | rm NAME
 //
 // Every verb takes --layer-root (default $CAIRN_IMAGE_ROOT or /var/lib/cairn/images) and talks to
@@ -23,7 +24,7 @@ using containers::LayerUsage;
 
 struct ImageArgs {
   ContainerPaths paths;
-  std::string name, dir, tar, from;
+  std::string name, dir, tar, from, from_container;
   std::string busybox = containers::kDefaultBusybox;
 };
 
@@ -54,6 +55,56 @@ int RunImport(Context& context, const ImageArgs& args) {
   return RunMake(context, "image import", args, [&](containers::ImageStore& images) {
     return args.dir.empty() ? images.ImportTar(args.name, args.tar) : images.ImportDirectory(args.name, args.dir);
   });
+}
+
+// image build NAME --from-container C: C's writable layer as one more layer over C's image. C must
+// be on this host and not running; its union is mounted (again) to read metadata-only copy-ups.
+Result<ImageRecord> CommitContainer(ContainerWorld& world, const ImageArgs& args) {
+  CAIRN_ASSIGN_OR_RETURN(std::optional<containers::ContainerRecord> record,
+                         containers::GetContainer(*world.registry, args.from_container));
+  if (!record) return NotFoundError("container " + args.from_container + " does not exist (clusterctl container list)");
+  if (record->host() != args.paths.host) {
+    return FailedPreconditionError("container " + record->name() + " is on host " + record->host() +
+                                   "; build the image there (or --this-host " + record->host() + " on that machine)");
+  }
+  if (!record->rootfs_from().empty() || record->read_only()) {
+    return FailedPreconditionError("container " + record->name() +
+                                   " layers over another container's root; only a container made from an image can be committed");
+  }
+  if (record->container_dir().empty()) return FailedPreconditionError("container " + record->name() + " is not made yet");
+  CAIRN_ASSIGN_OR_RETURN(std::string unionmount, containers::FindUnionmount());
+  std::string dir = record->container_dir();
+  containers::LxcRuntime runtime(dir.substr(0, dir.rfind('/')), unionmount);
+  std::string state = runtime.State(record->name()).value_or("MISSING");
+  if (state != "STOPPED") {
+    return FailedPreconditionError("container " + record->name() + " is " + state +
+                                   "; stop it first (a layer that changes while it is copied makes no consistent image)");
+  }
+  containers::ContainerSpec spec;
+  spec.name = record->name();
+  spec.layers.assign(record->layers().begin(), record->layers().end());
+  CAIRN_RETURN_IF_ERROR(runtime.MountRootfs(spec, std::chrono::seconds(30)));
+  return world.images->Commit(args.name, record->image(), runtime.UpperDir(record->name()),
+                              runtime.RootfsDir(record->name()), "container:" + record->name());
+}
+
+int RunBuild(Context& context, const ImageArgs& args) {
+  bool from_dir = !args.from.empty() && !args.dir.empty();
+  bool from_container = !args.from_container.empty();
+  if (from_dir == from_container || (from_container && (!args.from.empty() || !args.dir.empty()))) {
+    return Fail(context, "image build",
+                InvalidArgumentError("give either --from PARENT --dir CHANGES, or --from-container CONTAINER"));
+  }
+  if (from_dir) {
+    return RunMake(context, "image build", args,
+                   [&](containers::ImageStore& images) { return images.Build(args.name, args.from, args.dir); });
+  }
+  auto world = OpenWorld(context, args.paths, false);
+  if (!world.ok()) return Fail(context, "image build", world.status());
+  Result<ImageRecord> image = CommitContainer(**world, args);
+  if (!image.ok()) return Fail(context, "image build", image.status());
+  PrintMade(context, *image);
+  return kExitOk;
 }
 
 int RunList(Context& context, const ImageArgs& args) {
@@ -169,15 +220,14 @@ void AddImageCommands(CLI::App& root, Context& context) {
   verb->add_option("--tar", import->tar, "unpack this tar file");
 
   auto build = std::make_shared<ImageArgs>();
-  verb = AddVerb(*group, context, "build", "a child image: one layer of changes over PARENT", build,
-                 [](Context& c, const ImageArgs& a) {
-                   return RunMake(c, "image build", a, [&](containers::ImageStore& images) {
-                     return images.Build(a.name, a.from, a.dir);
-                   });
-                 });
+  verb = AddVerb(*group, context, "build", "a child image: one layer of changes over PARENT, or a container's changes",
+                 build, RunBuild);
   verb->add_option("NAME", build->name, "image name")->required();
-  verb->add_option("--from", build->from, "parent image")->required();
-  verb->add_option("--dir", build->dir, "the changes: files, .wh.NAME whiteouts, .wh..wh..opq markers")->required();
+  verb->add_option("--from", build->from, "parent image");
+  verb->add_option("--dir", build->dir, "the changes: files, .wh.NAME whiteouts, .wh..wh..opq markers");
+  verb->add_option("--from-container", build->from_container,
+                   "commit this stopped container's writable layer as a layer over its image");
+  verb->add_option("--this-host", build->paths.host, "this host's name (default $CAIRN_HOST or the host name)");
 
   AddVerb(*group, context, "list", "every image", std::make_shared<ImageArgs>(), RunList);
   auto show = std::make_shared<ImageArgs>();

@@ -77,4 +77,22 @@ Status CoordRegistry::Delete(const std::string& key) {
       .status();
 }
 
+Result<std::optional<Versioned>> CoordRegistry::GetVersioned(const std::string& key) {
+  etcd::RangeRequest request;
+  request.set_key(key);
+  CAIRN_ASSIGN_OR_RETURN(etcd::RangeResponse response,
+                         Wait<etcd::RangeResponse>([&](auto done) { api_.Range(request, options_, done); },
+                                                   options_.deadline));
+  if (response.kvs_size() == 0) return std::optional<Versioned>();
+  return std::optional<Versioned>(Versioned{response.kvs(0).value(), response.kvs(0).mod_revision()});
+}
+
+Status CoordRegistry::PutIfUnchanged(const std::string& key, const std::string& value, int64_t mod_revision) {
+  etcd::TxnRequest txn = CompareAndPut(key, value, mod_revision);
+  CAIRN_ASSIGN_OR_RETURN(etcd::TxnResponse response,
+                         Wait<etcd::TxnResponse>([&](auto done) { api_.Txn(txn, options_, done); }, options_.deadline));
+  if (!response.succeeded()) return AbortedError(key + " changed meanwhile");
+  return Status::Ok();
+}
+
 }  // namespace cairn::containers

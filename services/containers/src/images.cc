@@ -2,7 +2,9 @@
 
 #include <spawn.h>
 #include <stdlib.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -10,6 +12,7 @@
 #include <chrono>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <set>
 
 #include "cairn/containers/busybox.h"
@@ -44,6 +47,72 @@ Status CheckDirectory(const std::string& what, const std::string& dir) {
   struct stat st;
   if (stat(dir.c_str(), &st) != 0) return NotFoundError(what + " " + dir + ": " + std::strerror(errno));
   if (!S_ISDIR(st.st_mode)) return InvalidArgumentError(what + " " + dir + " is not a directory");
+  return Status::Ok();
+}
+
+bool IsUnionPrivate(const std::string& name) {
+  return name == ".wh..wh.index" || name.rfind(".wh..wh.tmp.", 0) == 0;
+}
+
+bool IsMetacopy(const std::string& path) {
+  char value[8];
+  return lgetxattr(path.c_str(), "trusted.cairn.metacopy", value, sizeof value) >= 0;
+}
+
+// Copies the content of source (a file in the union) over the existing file destination, whose
+// mode and owner stay.
+Status CopyContent(const std::string& source, const std::string& destination) {
+  int in = open(source.c_str(), O_RDONLY | O_CLOEXEC);
+  if (in < 0) return FailedPreconditionError("reading " + source + ": " + std::strerror(errno));
+  int out = open(destination.c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC);
+  if (out < 0) {
+    close(in);
+    return IoError("writing " + destination + ": " + std::strerror(errno));
+  }
+  char buffer[65536];
+  Status status = Status::Ok();
+  for (;;) {
+    ssize_t n = read(in, buffer, sizeof buffer);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      if (n < 0) status = IoError("reading " + source + ": " + std::strerror(errno));
+      break;
+    }
+    if (write(out, buffer, static_cast<size_t>(n)) != n) {
+      status = IoError("writing " + destination + ": " + std::strerror(errno));
+      break;
+    }
+  }
+  close(in);
+  close(out);
+  return status;
+}
+
+// Drops the union's private names from the staged copy and fills metadata-only copies from the
+// union's view of the same path.
+Status FinishCommit(const std::string& upper, const std::string& staged, const std::string& merged) {
+  std::error_code error;
+  std::vector<fs::path> private_names;
+  for (auto it = fs::recursive_directory_iterator(staged, error); !error && it != fs::recursive_directory_iterator();
+       it.increment(error)) {
+    if (IsUnionPrivate(it->path().filename())) {
+      private_names.push_back(it->path());
+      if (it->is_directory(error)) it.disable_recursion_pending();
+    }
+  }
+  if (error) return IoError("walking " + staged + ": " + error.message());
+  for (const fs::path& path : private_names) CAIRN_RETURN_IF_ERROR(RemoveTree(path));
+  for (auto it = fs::recursive_directory_iterator(upper, error); !error && it != fs::recursive_directory_iterator();
+       it.increment(error)) {
+    if (IsUnionPrivate(it->path().filename())) {
+      if (it->is_directory(error)) it.disable_recursion_pending();
+      continue;
+    }
+    if (!it->is_regular_file(error) || it->is_symlink(error) || !IsMetacopy(it->path())) continue;
+    std::string relative = fs::relative(it->path(), upper, error).string();
+    CAIRN_RETURN_IF_ERROR(CopyContent(merged + "/" + relative, staged + "/" + relative));
+  }
+  if (error) return IoError("walking " + upper + ": " + error.message());
   return Status::Ok();
 }
 
@@ -131,6 +200,39 @@ Result<ImageRecord> ImageStore::ImportTar(const std::string& name, const std::st
   return Make(name, "", "tar:" + tar_file, [&](const std::string& staged) -> Status {
     if (mkdir(staged.c_str(), 0755) != 0) return IoError("mkdir " + staged + ": " + std::strerror(errno));
     return RunTar(tar_file, staged);
+  });
+}
+
+Status ImageStore::VerifyBeforeUse(const std::string& name) {
+  if (verified_cache_.empty()) return Status::Ok();
+  CAIRN_ASSIGN_OR_RETURN(std::vector<ImageRecord> chain, Chain(name));
+  std::error_code error;
+  fs::create_directories(verified_cache_, error);
+  for (const ImageRecord& image : chain) {
+    std::string cached_file = verified_cache_ + "/" + image.name();
+    std::string cached;
+    std::ifstream(cached_file) >> cached;
+    if (cached == image.digest()) continue;
+    CAIRN_ASSIGN_OR_RETURN(std::string digest, DigestTree(LayerPath(image)));
+    if (digest != image.digest()) {
+      return CorruptionError("the layer of image " + image.name() + " (" + LayerPath(image) + ") has digest " + digest +
+                             ", its record says " + image.digest() + "; it is not used (clusterctl image verify " +
+                             image.name() + ")");
+    }
+    std::ofstream(cached_file + ".new") << digest << "\n";
+    fs::rename(cached_file + ".new", cached_file, error);
+  }
+  return Status::Ok();
+}
+
+Result<ImageRecord> ImageStore::Commit(const std::string& name, const std::string& parent, const std::string& upper,
+                                       const std::string& merged, const std::string& source) {
+  CAIRN_RETURN_IF_ERROR(CheckDirectory("writable layer", upper));
+  CAIRN_ASSIGN_OR_RETURN(std::optional<ImageRecord> parent_record, GetImage(registry_, parent));
+  if (!parent_record) return NotFoundError("parent image " + parent + " does not exist (clusterctl image list)");
+  return Make(name, parent, source, [&](const std::string& staged) -> Status {
+    CAIRN_RETURN_IF_ERROR(CopyTree(upper, staged));
+    return FinishCommit(upper, staged, merged);
   });
 }
 

@@ -12,29 +12,44 @@ namespace cairn::containers {
 Result<std::optional<std::string>> MemoryRegistry::Get(const std::string& key) {
   auto it = values_.find(key);
   if (it == values_.end()) return std::optional<std::string>();
-  return std::optional<std::string>(it->second);
+  return std::optional<std::string>(it->second.value);
 }
 
 Result<std::vector<std::pair<std::string, std::string>>> MemoryRegistry::List(const std::string& prefix) {
   std::vector<std::pair<std::string, std::string>> found;
   for (auto it = values_.lower_bound(prefix); it != values_.end() && it->first.rfind(prefix, 0) == 0; ++it) {
-    found.emplace_back(it->first, it->second);
+    found.emplace_back(it->first, it->second.value);
   }
   return found;
 }
 
 Status MemoryRegistry::Create(const std::string& key, const std::string& value) {
-  if (!values_.try_emplace(key, value).second) return AlreadyExistsError(key + " already exists");
+  if (!values_.try_emplace(key, Versioned{value, revision_ + 1}).second) return AlreadyExistsError(key + " already exists");
+  ++revision_;
   return Status::Ok();
 }
 
 Status MemoryRegistry::Put(const std::string& key, const std::string& value) {
-  values_[key] = value;
+  values_[key] = Versioned{value, ++revision_};
   return Status::Ok();
 }
 
 Status MemoryRegistry::Delete(const std::string& key) {
   values_.erase(key);
+  return Status::Ok();
+}
+
+Result<std::optional<Versioned>> MemoryRegistry::GetVersioned(const std::string& key) {
+  auto it = values_.find(key);
+  if (it == values_.end()) return std::optional<Versioned>();
+  return std::optional<Versioned>(it->second);
+}
+
+Status MemoryRegistry::PutIfUnchanged(const std::string& key, const std::string& value, int64_t mod_revision) {
+  auto it = values_.find(key);
+  int64_t current = it == values_.end() ? 0 : it->second.mod_revision;
+  if (current != mod_revision) return AbortedError(key + " changed meanwhile");
+  values_[key] = Versioned{value, ++revision_};
   return Status::Ok();
 }
 
@@ -84,6 +99,33 @@ Status EtcdRegistry::Delete(const std::string& key) {
   etcd::DeleteRangeRequest request;
   request.set_key(key);
   return client_.DeleteRange(request).status();
+}
+
+Result<std::optional<Versioned>> EtcdRegistry::GetVersioned(const std::string& key) {
+  etcd::RangeRequest request;
+  request.set_key(key);
+  CAIRN_ASSIGN_OR_RETURN(etcd::RangeResponse response, client_.Range(request));
+  if (response.kvs_size() == 0) return std::optional<Versioned>();
+  return std::optional<Versioned>(Versioned{response.kvs(0).value(), response.kvs(0).mod_revision()});
+}
+
+Status EtcdRegistry::PutIfUnchanged(const std::string& key, const std::string& value, int64_t mod_revision) {
+  CAIRN_ASSIGN_OR_RETURN(etcd::TxnResponse response, client_.Txn(CompareAndPut(key, value, mod_revision)));
+  if (!response.succeeded()) return AbortedError(key + " changed meanwhile");
+  return Status::Ok();
+}
+
+etcd::TxnRequest CompareAndPut(const std::string& key, const std::string& value, int64_t mod_revision) {
+  etcd::TxnRequest txn;
+  etcd::Compare* compare = txn.add_compare();
+  compare->set_key(key);
+  compare->set_target(etcd::Compare::MOD);
+  compare->set_result(etcd::Compare::EQUAL);
+  compare->set_mod_revision(mod_revision);
+  etcd::PutRequest* put = txn.add_success()->mutable_request_put();
+  put->set_key(key);
+  put->set_value(value);
+  return txn;
 }
 
 // ---- records -----------------------------------------------------------------------------------
@@ -143,6 +185,21 @@ Result<std::vector<ImageRecord>> ListImages(Registry& registry) {
 
 Result<std::vector<ContainerRecord>> ListContainers(Registry& registry) {
   return ListRecords<ContainerRecord>(registry, kContainerPrefix);
+}
+
+Status UpdateContainer(Registry& registry, const std::string& name,
+                       const std::function<Status(ContainerRecord&)>& change) {
+  const std::string key = kContainerPrefix + name;
+  for (int attempt = 0; attempt < 20; ++attempt) {
+    CAIRN_ASSIGN_OR_RETURN(std::optional<Versioned> current, registry.GetVersioned(key));
+    if (!current) return NotFoundError("container " + name + " does not exist (clusterctl container list)");
+    ContainerRecord record;
+    CAIRN_RETURN_IF_ERROR(FromJson(key, current->value, &record));
+    CAIRN_RETURN_IF_ERROR(change(record));
+    Status written = registry.PutIfUnchanged(key, ToJson(record), current->mod_revision);
+    if (written.code() != StatusCode::kAborted) return written;
+  }
+  return AbortedError("container " + name + " kept changing while it was updated; try again");
 }
 
 Status ValidateName(const std::string& what, const std::string& name) {

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <memory>
@@ -150,6 +151,25 @@ std::string BindText(const BindMount& bind) {
   return bind.host_dir + ":" + bind.path + (bind.read_only ? ":ro" : "");
 }
 
+Status ValidateNetwork(const std::string& network) {
+  if (network == "empty") return Status::Ok();
+  if (network.rfind("veth:", 0) != 0) return InvalidArgumentError("--network " + network + ": use empty or veth:BRIDGE[,ip=CIDR]");
+  std::string rest = network.substr(5);
+  std::string bridge = rest.substr(0, rest.find(','));
+  bool bridge_ok = !bridge.empty() && bridge.size() < 16 && bridge.find_first_of(" \t\n/=:") == std::string::npos;
+  if (!bridge_ok) return InvalidArgumentError("--network " + network + ": bad bridge name '" + bridge + "'");
+  if (rest.size() == bridge.size()) return Status::Ok();
+  std::string option = rest.substr(bridge.size() + 1);
+  unsigned a, b, c, d, prefix;
+  char tail;
+  if (option.rfind("ip=", 0) != 0 ||
+      std::sscanf(option.c_str() + 3, "%u.%u.%u.%u/%u%c", &a, &b, &c, &d, &prefix, &tail) != 5 || a > 255 || b > 255 ||
+      c > 255 || d > 255 || prefix > 32) {
+    return InvalidArgumentError("--network " + network + ": the option after the bridge must be ip=A.B.C.D/PREFIX");
+  }
+  return Status::Ok();
+}
+
 std::string LxcConfigText(const ContainerSpec& spec, const std::string& dir) {
   std::ostringstream config;
   config << "# Written by Cairn (services/containers); the rootfs is a unionmount, see docs/containers.md.\n";
@@ -159,7 +179,12 @@ std::string LxcConfigText(const ContainerSpec& spec, const std::string& dir) {
   config << "lxc.uts.name = " << spec.name << "\n"
          << "lxc.rootfs.path = dir:" << dir << "/rootfs\n";
   if (spec.network.rfind("veth:", 0) == 0) {
-    config << "lxc.net.0.type = veth\nlxc.net.0.link = " << spec.network.substr(5) << "\nlxc.net.0.flags = up\n";
+    std::string rest = spec.network.substr(5);
+    size_t comma = rest.find(',');
+    config << "lxc.net.0.type = veth\nlxc.net.0.link = " << rest.substr(0, comma) << "\nlxc.net.0.flags = up\n";
+    if (comma != std::string::npos && rest.compare(comma + 1, 3, "ip=") == 0) {
+      config << "lxc.net.0.ipv4.address = " << rest.substr(comma + 4) << "\n";
+    }
   } else {
     config << "lxc.net.0.type = empty\n";
   }
@@ -173,6 +198,10 @@ std::string LxcConfigText(const ContainerSpec& spec, const std::string& dir) {
          << "lxc.console.logfile = " << dir << "/console.log\n"
          << "lxc.log.file = " << dir << "/lxc.log\n"
          << "lxc.log.level = WARN\n";
+  for (size_t i = 0; i < spec.unions.size(); ++i) {
+    config << "lxc.mount.entry = " << dir << "/unions/" << i << " " << spec.unions[i].path.substr(1)
+           << " none bind,create=dir 0 0\n";
+  }
   for (const BindMount& bind : spec.binds) {
     config << "lxc.mount.entry = " << bind.host_dir << " " << bind.path.substr(1) << " none bind,create=dir"
            << (bind.read_only ? ",ro" : "") << " 0 0\n";
@@ -202,6 +231,36 @@ Status LxcRuntime::Prepare(const ContainerSpec& spec) {
   config << LxcConfigText(spec, dir);
   config.close();
   if (!config) return IoError("writing " + dir + "/config");
+  return Status::Ok();
+}
+
+namespace {
+
+bool UnionAlive(const std::string& dir) {
+  char value[16];
+  ssize_t n = getxattr(dir.c_str(), "user.unionmount.branches", value, 0);
+  (void)value;
+  return n >= 0;
+}
+
+}  // namespace
+
+Status LxcRuntime::MountUnions(const ContainerSpec& spec, std::chrono::seconds timeout) {
+  for (size_t i = 0; i < spec.unions.size(); ++i) {
+    std::string dir = UnionDir(spec.name, i);
+    if (UnionAlive(dir)) continue;
+    umount2(dir.c_str(), MNT_DETACH);  // a dead union or nothing
+    std::string upper = dir + ".upper";
+    for (const std::string& made : {ContainerDir(spec.name) + "/unions", dir, upper}) {
+      if (mkdir(made.c_str(), 0755) != 0 && errno != EEXIST) return IoError("mkdir " + made + ": " + ErrnoText(errno));
+    }
+    std::string dirs = upper + "=rw";
+    for (const std::string& source : spec.unions[i].sources) dirs += ":" + source + "=ro";
+    CAIRN_ASSIGN_OR_RETURN(int code, RunAndWait({unionmount_, "-o", "dirs=" + dirs, dir}, timeout));
+    if (code != 0 || !UnionAlive(dir)) {
+      return UnavailableError("unionmount of " + dirs + " at " + dir + " failed (exit " + std::to_string(code) + ")");
+    }
+  }
   return Status::Ok();
 }
 
@@ -296,16 +355,19 @@ Status LxcRuntime::Stop(const std::string& name, std::chrono::seconds timeout) {
   return Status::Ok();
 }
 
-Result<ExecResult> LxcRuntime::Exec(const std::string& name, const std::vector<std::string>& argv) {
+namespace {
+
+// attach_run_wait with a clean environment (PATH, HOME and the given extra), cwd /, and the
+// given descriptors. Returns the waitpid status. Errors: NotFound, FailedPrecondition (not
+// running), Unavailable (attach failed).
+Result<int> AttachRun(const std::string& name, const std::string& lxc_path, const std::vector<std::string>& argv,
+                      int in, int out, int err, const std::vector<std::string>& env) {
   if (argv.empty()) return InvalidArgumentError("exec needs a command");
-  ContainerHandle container = OpenContainer(name, lxc_path_);
+  ContainerHandle container = OpenContainer(name, lxc_path);
   if (!container || !container->is_defined(container.get())) {
-    return NotFoundError("container " + name + " is not defined on this host (" + lxc_path_ + ")");
+    return NotFoundError("container " + name + " is not defined on this host (" + lxc_path + ")");
   }
   if (!container->is_running(container.get())) return FailedPreconditionError("container " + name + " is not running");
-  int in = open("/dev/null", O_RDONLY | O_CLOEXEC);
-  int out = memfd_create("cairn-exec-out", MFD_CLOEXEC);
-  int err = memfd_create("cairn-exec-err", MFD_CLOEXEC);
   lxc_attach_options_t options{};
   options.attach_flags = LXC_ATTACH_DEFAULT;
   options.namespaces = -1;
@@ -315,10 +377,12 @@ Result<ExecResult> LxcRuntime::Exec(const std::string& name, const std::vector<s
   options.env_policy = LXC_ATTACH_CLEAR_ENV;
   char root[] = "/";
   options.initial_cwd = root;  // not the caller's directory, which the container does not have
-  char path_env[] = "PATH=/bin:/sbin:/usr/bin:/usr/sbin";
-  char home_env[] = "HOME=/root";
-  char* extra_env[] = {path_env, home_env, nullptr};
-  options.extra_env_vars = extra_env;
+  std::vector<std::string> variables = {"PATH=/bin:/sbin:/usr/bin:/usr/sbin", "HOME=/root"};
+  variables.insert(variables.end(), env.begin(), env.end());
+  std::vector<char*> extra_env;
+  for (std::string& variable : variables) extra_env.push_back(variable.data());
+  extra_env.push_back(nullptr);
+  options.extra_env_vars = extra_env.data();
   options.stdin_fd = in;
   options.stdout_fd = out;
   options.stderr_fd = err;
@@ -327,16 +391,49 @@ Result<ExecResult> LxcRuntime::Exec(const std::string& name, const std::vector<s
   for (const std::string& arg : argv) args.push_back(arg.c_str());
   args.push_back(nullptr);
   int status = container->attach_run_wait(container.get(), &options, args[0], args.data());
-  ExecResult result;
+  if (status < 0) return UnavailableError("attaching to " + name + " failed");
+  return status;
+}
+
+int ExitCode(int status) { return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status); }
+
+}  // namespace
+
+Result<ExecResult> LxcRuntime::Exec(const std::string& name, const std::vector<std::string>& argv) {
+  int in = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  int out = memfd_create("cairn-exec-out", MFD_CLOEXEC);
+  int err = memfd_create("cairn-exec-err", MFD_CLOEXEC);
+  Result<int> status = AttachRun(name, lxc_path_, argv, in, out, err, {});
   Result<std::string> output = ReadAll(out), errors = ReadAll(err);
   close(in);
   close(out);
   close(err);
-  if (status < 0) return UnavailableError("attaching to " + name + " failed");
-  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  if (!status.ok()) return status.status();
+  ExecResult result;
+  result.exit_code = ExitCode(*status);
   result.output = output.value_or("");
   result.errors = errors.value_or("");
   return result;
+}
+
+Result<int> LxcRuntime::Attach(const std::string& name, const std::vector<std::string>& argv) {
+  std::vector<std::string> env;
+  if (const char* term = std::getenv("TERM"); term != nullptr) env.push_back("TERM=" + std::string(term));
+  CAIRN_ASSIGN_OR_RETURN(int status, AttachRun(name, lxc_path_, argv, 0, 1, 2, env));
+  return ExitCode(status);
+}
+
+std::string LxcRuntime::Addresses(const std::string& name) const {
+  ContainerHandle container = OpenContainer(name, lxc_path_);
+  if (!container || !container->is_running(container.get())) return "";
+  char** ips = container->get_ips(container.get(), nullptr, "inet", 0);
+  std::string list;
+  for (size_t i = 0; ips != nullptr && ips[i] != nullptr; ++i) {
+    if (std::strncmp(ips[i], "127.", 4) != 0) list += (list.empty() ? "" : ",") + std::string(ips[i]);
+    free(ips[i]);
+  }
+  free(ips);
+  return list;
 }
 
 Status LxcRuntime::Destroy(const std::string& name) {
@@ -346,6 +443,13 @@ Status LxcRuntime::Destroy(const std::string& name) {
     return FailedPreconditionError("container " + name + " is running; stop it first");
   }
   CAIRN_RETURN_IF_ERROR(UnmountRootfs(name));
+  // The --union mounts too: a removal through them would only write whiteouts, but never walk them.
+  for (size_t i = 0;; ++i) {
+    struct stat st;
+    std::string union_dir = UnionDir(name, i);
+    if (lstat(union_dir.c_str(), &st) != 0 && errno != ENOTCONN) break;
+    umount2(union_dir.c_str(), MNT_DETACH);
+  }
   // Never remove through a mount: a union still there would take the removal into its layers.
   struct stat dir_stat, rootfs_stat;
   if (stat(dir.c_str(), &dir_stat) == 0 && stat(RootfsDir(name).c_str(), &rootfs_stat) == 0 &&

@@ -2,8 +2,12 @@
 // container verbs, real LXC (as root) with unionmount roots over a busybox image built locally.
 //
 // Every test uses names unique to this run; TearDown stops and destroys every container under this
-// run's container root and unmounts every union, through liblxc directly (LxcRuntime), even when
-// clusterctl or the store is broken, then kills clusterd and removes the temp dir.
+// run's container root and under each clusterd's agent root and unmounts every union and volume
+// mount below the temp dir, through liblxc directly (LxcRuntime), even when clusterctl or the store
+// is broken, then kills the clusterds and removes the temp dir.
+//
+// ContainersTest runs one clusterd (n1, whose container agent runs placed containers);
+// ContainersVolumeTest runs three (n1..n3) with a replica-3 volume for --volume.
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/mount.h>
@@ -40,6 +44,7 @@ using test_support::WaitFor;
 const std::string kClusterd = CLUSTERD_PATH;
 const std::string kClusterctl = CLUSTERCTL_PATH;
 const std::string kUnionmount = UNIONMOUNT_PATH;
+const std::string kCairnMount = CAIRN_MOUNT_PATH;
 
 std::string Describe(const RunResult& result) {
   return "exit " + std::to_string(result.exit_code) + "\nstdout: " + result.out + "\nstderr: " + result.err;
@@ -47,6 +52,12 @@ std::string Describe(const RunResult& result) {
 
 class ContainersTest : public ::testing::Test {
  protected:
+  // How many clusterds (n1..nN) form the store; each runs a container agent.
+  virtual int Nodes() const { return 1; }
+  // The replicated volume holding image layers ($CAIRN_IMAGE_VOLUME), or "" for a local layer
+  // root. With one, the test makes the volume and its images itself.
+  virtual std::string ImageVolume() const { return ""; }
+
   void SetUp() override {
     if (geteuid() != 0) GTEST_SKIP() << "LXC containers need root";
     if (access("/dev/fuse", R_OK | W_OK) != 0) GTEST_SKIP() << "no /dev/fuse";
@@ -56,55 +67,104 @@ class ContainersTest : public ::testing::Test {
     dir_ = pattern;
     prefix_ = "t" + std::to_string(getpid()) + "-";
     env_ = {"CAIRN_IMAGE_ROOT=" + dir_ + "/images", "CAIRN_CONTAINER_ROOT=" + dir_ + "/containers",
-            "CAIRN_HOST=h1", "CAIRN_UNIONMOUNT=" + kUnionmount};
+            "CAIRN_HOST=h1", "CAIRN_UNIONMOUNT=" + kUnionmount, "CAIRN_VOLUME_ROOT=" + dir_ + "/volumes-local",
+            "CAIRN_MOUNT=" + kCairnMount};
+    if (!ImageVolume().empty()) env_.push_back("CAIRN_IMAGE_VOLUME=" + ImageVolume());
     StartStore();
-    if (HasFatalFailure()) return;
+    if (HasFatalFailure() || !ImageVolume().empty()) return;
     RunResult image = Ctl({"image", "build-busybox", "busybox"});
     ASSERT_EQ(image.exit_code, 0) << Describe(image);
   }
 
   void TearDown() override {
     if (dir_.empty()) return;
-    containers::LxcRuntime runtime(dir_ + "/containers", kUnionmount);
+    std::vector<std::string> roots = {dir_ + "/containers"};
+    for (int i = 1; i <= Nodes(); ++i) roots.push_back(dir_ + "/n" + std::to_string(i) + "/containers");
+    for (const std::string& root : roots) DestroyAll(root);
+    DetachMountsBelow(dir_);
+    stores_.clear();
+    if (!IsMountedBelow(dir_)) {
+      std::error_code ignored;
+      fs::remove_all(dir_, ignored);
+    }
+  }
+
+  static void DestroyAll(const std::string& root) {
+    containers::LxcRuntime runtime(root, kUnionmount);
     std::error_code ignored;
-    if (fs::is_directory(dir_ + "/containers")) {
-      for (const auto& entry : fs::directory_iterator(dir_ + "/containers", ignored)) {
-        std::string name = entry.path().filename();
-        (void)runtime.Stop(name, seconds(0));
-        Status destroyed = runtime.Destroy(name);
-        if (!destroyed.ok()) {
-          umount2(runtime.RootfsDir(name).c_str(), MNT_DETACH);
-          (void)runtime.Destroy(name);
-        }
+    if (!fs::is_directory(root)) return;
+    for (const auto& entry : fs::directory_iterator(root, ignored)) {
+      std::string name = entry.path().filename();
+      (void)runtime.Stop(name, seconds(0));
+      Status destroyed = runtime.Destroy(name);
+      if (!destroyed.ok()) {
+        umount2(runtime.RootfsDir(name).c_str(), MNT_DETACH);
+        (void)runtime.Destroy(name);
       }
     }
-    store_.reset();
-    if (!IsMountedBelow(dir_)) fs::remove_all(dir_, ignored);
   }
 
-  static bool IsMountedBelow(const std::string& dir) {
+  static std::vector<std::string> MountsBelow(const std::string& dir) {
     std::ifstream mounts("/proc/self/mounts");
+    std::vector<std::string> found;
     for (std::string line; std::getline(mounts, line);) {
-      if (line.find(" " + dir + "/") != std::string::npos) return true;
+      std::istringstream fields(line);
+      std::string device, mountpoint;
+      fields >> device >> mountpoint;
+      if (mountpoint.rfind(dir + "/", 0) == 0) found.push_back(mountpoint);
     }
-    return false;
+    return found;
   }
 
+  static void DetachMountsBelow(const std::string& dir) {
+    std::vector<std::string> mounts = MountsBelow(dir);
+    for (auto it = mounts.rbegin(); it != mounts.rend(); ++it) umount2(it->c_str(), MNT_DETACH);
+  }
+
+  static bool IsMountedBelow(const std::string& dir) { return !MountsBelow(dir).empty(); }
+
+  // n1..nN with one initial cluster; each clusterd gets the test's environment and its own
+  // volume root (what its agent mounts for --volume).
   void StartStore() {
-    uint16_t peer = FreePort(), client = FreePort();
-    std::string config = dir_ + "/n1.yaml";
-    std::ofstream(config) << "name: n1\ndata_dir: " << dir_ << "/n1\nrole: voter\npeer_address: 127.0.0.1:" << peer
-                          << "\nclient_address: 127.0.0.1:" << client
-                          << "\ninitial_cluster:\n  - name: n1\n    peer_address: 127.0.0.1:" << peer
-                          << "\nlog:\n  level: warn\n";
-    store_ = std::make_unique<Subprocess>(kClusterd, std::vector<std::string>{"--config", config});
-    ASSERT_TRUE(store_->started());
-    endpoint_ = "127.0.0.1:" + std::to_string(client);
-    etcdclient::EtcdClient probe({{"127.0.0.1", client}}, {.timeout = seconds(2), .connect_timeout = milliseconds(200)});
+    std::vector<uint16_t> peers, clients;
+    std::string initial;
+    for (int i = 1; i <= Nodes(); ++i) {
+      peers.push_back(FreePort());
+      clients.push_back(FreePort());
+      initial += "  - name: n" + std::to_string(i) + "\n    peer_address: 127.0.0.1:" + std::to_string(peers.back()) + "\n";
+    }
+    for (int i = 1; i <= Nodes(); ++i) {
+      std::string node = "n" + std::to_string(i);
+      std::string config = dir_ + "/" + node + ".yaml";
+      std::ofstream(config) << "name: " << node << "\ndata_dir: " << dir_ << "/" << node
+                            << "\nrole: voter\npeer_address: 127.0.0.1:" << peers[i - 1]
+                            << "\nclient_address: 127.0.0.1:" << clients[i - 1] << "\ninitial_cluster:\n"
+                            << initial << "log:\n  level: warn\n";
+      std::vector<std::string> env = env_;
+      env.push_back("CAIRN_VOLUME_ROOT=" + dir_ + "/volumes-" + node);
+      stores_.push_back(std::make_unique<Subprocess>(kClusterd, std::vector<std::string>{"--config", config}, env));
+      ASSERT_TRUE(stores_.back()->started());
+      endpoint_ += (endpoint_.empty() ? "" : ",") + std::string("127.0.0.1:") + std::to_string(clients[i - 1]);
+    }
+    client_ = std::make_unique<etcdclient::EtcdClient>(
+        std::vector<HostPort>{{"127.0.0.1", clients[0]}},
+        etcdclient::ClientOptions{.timeout = seconds(2), .connect_timeout = milliseconds(200)});
     etcd::PutRequest put;
     put.set_key("ready-probe");
-    bool serving = WaitFor([&] { return probe.Put(put).ok(); }, seconds(30));
-    ASSERT_TRUE(serving) << "clusterd never served: " << store_->err();
+    bool serving = WaitFor([&] { return client_->Put(put).ok(); }, seconds(30));
+    ASSERT_TRUE(serving) << "clusterd never served: " << stores_[0]->err();
+  }
+
+  bool KeyExists(const std::string& key) {
+    etcd::RangeRequest range;
+    range.set_key(key);
+    auto found = client_->Range(range);
+    return found.ok() && found->kvs_size() > 0;
+  }
+
+  // Waits until host's container agent keeps its heartbeat in the store.
+  bool AgentUp(const std::string& host) {
+    return WaitFor([&] { return KeyExists("/cairn/container-agents/" + host); }, seconds(30));
   }
 
   RunResult Ctl(std::vector<std::string> args) {
@@ -114,14 +174,19 @@ class ContainersTest : public ::testing::Test {
   }
 
   // Runs a command in a container; returns the result (exit code is the command's).
-  RunResult Exec(const std::string& name, const std::vector<std::string>& command) {
-    std::vector<std::string> args = {"container", "exec", name, "--endpoints", endpoint_, "--"};
+  RunResult Exec(const std::string& name, const std::vector<std::string>& command, const std::string& host = "") {
+    std::vector<std::string> args = {"container", "exec", name, "--endpoints", endpoint_};
+    if (!host.empty()) args.insert(args.end(), {"--this-host", host});
+    args.push_back("--");
     args.insert(args.end(), command.begin(), command.end());
     return RunProcess(kClusterctl, args, env_);
   }
 
   std::string Name(const std::string& base) const { return prefix_ + base; }
   std::string ContainerDir(const std::string& name) const { return dir_ + "/containers/" + name; }
+  std::string AgentDir(const std::string& node, const std::string& name) const {
+    return dir_ + "/" + node + "/containers/" + name;
+  }
   std::string LayerDir(const std::string& image) const { return dir_ + "/images/layers/" + image; }
 
   void CreateAndStart(const std::string& name, const std::string& image, std::vector<std::string> extra = {}) {
@@ -134,7 +199,8 @@ class ContainersTest : public ::testing::Test {
 
   std::string dir_, prefix_, endpoint_;
   std::vector<std::string> env_;
-  std::unique_ptr<Subprocess> store_;
+  std::vector<std::unique_ptr<Subprocess>> stores_;
+  std::unique_ptr<etcdclient::EtcdClient> client_;
 };
 
 TEST_F(ContainersTest, CreateStartExecStopRemove) {
@@ -156,6 +222,11 @@ TEST_F(ContainersTest, CreateStartExecStopRemove) {
   std::string line;
   std::getline(written, line);
   EXPECT_EQ(line, "inside") << "the bind mount reaches the host directory";
+
+  RunResult attach = RunProcess(
+      kClusterctl, {"container", "attach", name, "--endpoints", endpoint_, "--", "sh", "-c", "echo attached; exit 4"}, env_);
+  EXPECT_EQ(attach.exit_code, 4) << Describe(attach);
+  EXPECT_EQ(attach.out, "attached\n");
 
   RunResult hostname = Exec(name, {"hostname"});
   EXPECT_EQ(hostname.exit_code, 0) << Describe(hostname);
@@ -355,6 +426,262 @@ TEST_F(ContainersTest, DeadUnionIsNoticedAndTheWritableLayerKept) {
   RunResult read = Exec(name, {"cat", "/root/data"});
   EXPECT_EQ(read.out, "keep\n") << Describe(read);
   EXPECT_EQ(Ctl({"container", "rm", "-f", name}).exit_code, 0);
+}
+
+// Placement: create --host n1 hands the container to n1's clusterd (its ContainerAgent), which
+// makes and starts it in its own LXC path; start/stop/rm go through the desired state; exec and
+// logs run on the container's host only.
+TEST_F(ContainersTest, PlacedOnAHostThroughItsClusterd) {
+  ASSERT_TRUE(AgentUp("n1")) << stores_[0]->err();
+  std::string name = Name("placed");
+  std::string data = dir_ + "/placed-data";
+  fs::create_directories(data);
+  RunResult created = Ctl({"container", "create", name, "--image", "busybox", "--host", "n1", "--start", "--bind",
+                           data + ":/data"});
+  ASSERT_EQ(created.exit_code, 0) << Describe(created);
+  EXPECT_NE(created.out.find("created on n1"), std::string::npos) << created.out;
+  EXPECT_TRUE(fs::exists(AgentDir("n1", name) + "/config")) << "n1's agent made it in its own LXC path";
+  containers::LxcRuntime n1(dir_ + "/n1/containers", kUnionmount);
+  EXPECT_EQ(n1.State(name).value_or("?"), "RUNNING");
+
+  RunResult list = Ctl({"container", "list"});
+  EXPECT_NE(list.out.find(name), std::string::npos) << list.out;
+  EXPECT_NE(list.out.find("running"), std::string::npos) << list.out;
+
+  RunResult elsewhere = Exec(name, {"true"});
+  EXPECT_EQ(elsewhere.exit_code, 1);
+  EXPECT_NE(elsewhere.err.find("runs on host n1"), std::string::npos) << Describe(elsewhere);
+  RunResult exec = Exec(name, {"sh", "-c", "echo placed > /data/f; hostname"}, "n1");
+  EXPECT_EQ(exec.exit_code, 0) << Describe(exec);
+  EXPECT_EQ(exec.out, "busybox\n");
+  std::ifstream written(data + "/f");
+  std::string line;
+  std::getline(written, line);
+  EXPECT_EQ(line, "placed");
+  bool up = WaitFor([&] {
+    return Ctl({"container", "logs", name, "--this-host", "n1"}).out.find("cairn-busybox: up") != std::string::npos;
+  }, seconds(20));
+  EXPECT_TRUE(up);
+
+  RunResult stop = Ctl({"container", "stop", name, "--grace", "5"});
+  ASSERT_EQ(stop.exit_code, 0) << Describe(stop);
+  EXPECT_EQ(n1.State(name).value_or("?"), "STOPPED");
+  EXPECT_NE(Ctl({"container", "show", name}).out.find("stopped"), std::string::npos);
+  RunResult start = Ctl({"container", "start", name});
+  ASSERT_EQ(start.exit_code, 0) << Describe(start);
+  EXPECT_EQ(n1.State(name).value_or("?"), "RUNNING");
+
+  RunResult refused = Ctl({"container", "rm", name});
+  EXPECT_EQ(refused.exit_code, 1);
+  EXPECT_NE(refused.err.find("stop it first"), std::string::npos) << Describe(refused);
+  RunResult removed = Ctl({"container", "rm", name, "--force", "--grace", "2"});
+  ASSERT_EQ(removed.exit_code, 0) << Describe(removed);
+  EXPECT_FALSE(fs::exists(AgentDir("n1", name)));
+  EXPECT_EQ(Ctl({"container", "show", name}).exit_code, 1);
+}
+
+// A host that is not a member, a member whose clusterd is down, a bad image, a bind the host
+// refuses: clear errors, and no record or directory is left.
+TEST_F(ContainersTest, PlacementRefusalsLeaveNothing) {
+  ASSERT_TRUE(AgentUp("n1"));
+  std::string name = Name("refused");
+  RunResult stranger = Ctl({"container", "create", name, "--image", "busybox", "--host", "h9"});
+  EXPECT_EQ(stranger.exit_code, 1);
+  EXPECT_NE(stranger.err.find("host h9 is not a member"), std::string::npos) << Describe(stranger);
+
+  // n2 is a member (a learner that never started): its clusterd is down.
+  RunResult added = Ctl({"member", "add", "n2", "--peer-urls", "http://127.0.0.1:1", "--learner"});
+  ASSERT_EQ(added.exit_code, 0) << Describe(added);
+  RunResult down = Ctl({"container", "create", name, "--image", "busybox", "--host", "n2"});
+  EXPECT_EQ(down.exit_code, 1);
+  EXPECT_NE(down.err.find("host n2 is down"), std::string::npos) << Describe(down);
+
+  RunResult image = Ctl({"container", "create", name, "--image", "nosuch", "--host", "n1"});
+  EXPECT_EQ(image.exit_code, 1);
+  EXPECT_NE(image.err.find("image nosuch does not exist"), std::string::npos) << Describe(image);
+
+  RunResult bind = Ctl({"container", "create", name, "--image", "busybox", "--host", "n1", "--bind", "/no/such:/x"});
+  EXPECT_EQ(bind.exit_code, 1);
+  EXPECT_NE(bind.err.find("/no/such"), std::string::npos) << Describe(bind);
+  EXPECT_NE(bind.err.find("nothing was created"), std::string::npos) << Describe(bind);
+
+  EXPECT_EQ(Ctl({"container", "show", name}).exit_code, 1);
+  EXPECT_FALSE(fs::exists(AgentDir("n1", name)));
+  EXPECT_FALSE(fs::exists(ContainerDir(name)));
+}
+
+// image build --from-container: a stopped container's writable layer becomes a child image of its
+// image: new files, whiteouts, and metadata-only copy-ups (chmod) with their full data.
+TEST_F(ContainersTest, ImageFromAContainersWritableLayer) {
+  std::string a = Name("commit"), b = Name("committed");
+  CreateAndStart(a, "busybox");
+  if (HasFatalFailure()) return;
+  RunResult changed = Exec(a, {"sh", "-c", "echo committed > /root/file; rm /etc/profile; chmod 600 /etc/hostname"});
+  ASSERT_EQ(changed.exit_code, 0) << Describe(changed);
+  RunResult running = Ctl({"image", "build", "snap", "--from-container", a});
+  EXPECT_EQ(running.exit_code, 1);
+  EXPECT_NE(running.err.find("stop it first"), std::string::npos) << Describe(running);
+  ASSERT_EQ(Ctl({"container", "stop", a, "--grace", "2"}).exit_code, 0);
+  RunResult built = Ctl({"image", "build", "snap", "--from-container", a});
+  ASSERT_EQ(built.exit_code, 0) << Describe(built);
+  EXPECT_NE(Ctl({"image", "show", "snap"}).out.find("parent:  busybox"), std::string::npos);
+  EXPECT_TRUE(fs::exists(LayerDir("snap") + "/etc/.wh.profile"));
+  EXPECT_FALSE(fs::exists(LayerDir("snap") + "/.wh..wh.index"));
+  std::ifstream hostname(LayerDir("snap") + "/etc/hostname");
+  std::string line;
+  std::getline(hostname, line);
+  EXPECT_EQ(line, "busybox") << "a metadata-only copy-up is committed with its data";
+  struct stat st;
+  ASSERT_EQ(stat((LayerDir("snap") + "/etc/hostname").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+
+  CreateAndStart(b, "snap");
+  if (HasFatalFailure()) return;
+  RunResult read = Exec(b, {"sh", "-c", "cat /root/file /etc/hostname; test -e /etc/profile || echo noprofile"});
+  EXPECT_EQ(read.out, "committed\nbusybox\nnoprofile\n") << Describe(read);
+  EXPECT_EQ(Ctl({"image", "verify", "snap"}).exit_code, 0);
+  EXPECT_EQ(Ctl({"container", "rm", "-f", b, "--grace", "2"}).exit_code, 0);
+  EXPECT_EQ(Ctl({"container", "rm", a}).exit_code, 0);
+  EXPECT_EQ(Ctl({"image", "rm", "snap"}).exit_code, 0);
+}
+
+// Part D experiment 1: the union of two containers' data directories mounted into a third; the
+// third's writes land in its own layer, the two sources are unchanged.
+TEST_F(ContainersTest, UnionOfTwoContainersDataInAThird) {
+  std::string c1 = Name("u1"), c2 = Name("u2"), c3 = Name("u3");
+  CreateAndStart(c1, "busybox");
+  CreateAndStart(c2, "busybox");
+  if (HasFatalFailure()) return;
+  ASSERT_EQ(Exec(c1, {"sh", "-c", "mkdir /data; echo one > /data/a; echo c1 > /data/both"}).exit_code, 0);
+  ASSERT_EQ(Exec(c2, {"sh", "-c", "mkdir /data; echo two > /data/b; echo c2 > /data/both"}).exit_code, 0);
+  CreateAndStart(c3, "busybox", {"--union", c1 + ":/data," + c2 + ":/data:/data"});
+  if (HasFatalFailure()) return;
+  RunResult read = Exec(c3, {"cat", "/data/a", "/data/b", "/data/both"});
+  EXPECT_EQ(read.out, "one\ntwo\nc1\n") << Describe(read);
+  RunResult wrote = Exec(c3, {"sh", "-c", "echo three > /data/c; rm /data/a; ls /data"});
+  EXPECT_EQ(wrote.out, "b\nboth\nc\n") << Describe(wrote);
+  EXPECT_EQ(Exec(c1, {"sh", "-c", "ls /data"}).out, "a\nboth\n") << "the sources are unchanged";
+  EXPECT_EQ(Exec(c2, {"sh", "-c", "ls /data"}).out, "b\nboth\n");
+  RunResult in_use = Ctl({"container", "rm", "-f", c1});
+  EXPECT_EQ(in_use.exit_code, 1);
+  EXPECT_NE(in_use.err.find("--union over"), std::string::npos) << Describe(in_use);
+  RunResult bad = Ctl({"container", "create", Name("u4"), "--image", "busybox", "--union", c1 + ":/nosuch:/x"});
+  EXPECT_EQ(bad.exit_code, 1);
+  EXPECT_NE(bad.err.find("no directory /nosuch"), std::string::npos) << Describe(bad);
+  EXPECT_EQ(Ctl({"container", "rm", "-f", c3, "--grace", "2"}).exit_code, 0);
+  EXPECT_FALSE(IsMountedBelow(ContainerDir(c3)));
+  EXPECT_EQ(Ctl({"container", "rm", "-f", c1, "--grace", "2"}).exit_code, 0);
+  EXPECT_EQ(Ctl({"container", "rm", "-f", c2, "--grace", "2"}).exit_code, 0);
+}
+
+// --network veth:BRIDGE,ip=CIDR: LXC gives the container the address; list shows it.
+TEST_F(ContainersTest, VethOnABridgeWithAnAddress) {
+  std::string bridge = "cbr" + std::to_string(getpid() % 100000);
+  if (RunProcess("/usr/sbin/ip", {"link", "add", bridge, "type", "bridge"}).exit_code != 0) {
+    GTEST_SKIP() << "cannot create a bridge here";
+  }
+  struct Bridge {
+    std::string name;
+    ~Bridge() { RunProcess("/usr/sbin/ip", {"link", "del", name}); }
+  } guard{bridge};
+  ASSERT_EQ(RunProcess("/usr/sbin/ip", {"link", "set", bridge, "up"}).exit_code, 0);
+  std::string name = Name("net");
+  CreateAndStart(name, "busybox", {"--network", "veth:" + bridge + ",ip=10.251.7.2/24"});
+  if (HasFatalFailure()) return;
+  bool listed = WaitFor([&] { return Ctl({"container", "list"}).out.find("10.251.7.2") != std::string::npos; },
+                        seconds(20));
+  EXPECT_TRUE(listed) << Ctl({"container", "list"}).out;
+  RunResult inside = Exec(name, {"ip", "-4", "addr", "show", "eth0"});
+  EXPECT_NE(inside.out.find("10.251.7.2/24"), std::string::npos) << Describe(inside);
+  EXPECT_EQ(Ctl({"container", "rm", "-f", name, "--grace", "2"}).exit_code, 0);
+}
+
+// Part C: a replica-3 volume (three clusterds) inside containers.
+class ContainersVolumeTest : public ContainersTest {
+ protected:
+  int Nodes() const override { return 3; }
+  std::string ImageVolume() const override { return "images"; }
+
+  void CreateStartedVolume(const std::string& name) {
+    std::vector<std::string> create = {"volume", "create", name, "replica", "3"};
+    for (const std::string node : {"n1", "n2", "n3"}) create.push_back(node + ":" + dir_ + "/bricks-" + name + "-" + node);
+    RunResult made = Ctl(create);
+    ASSERT_EQ(made.exit_code, 0) << Describe(made);
+    RunResult started = Ctl({"volume", "start", name, "--wait", "30s"});
+    ASSERT_EQ(started.exit_code, 0) << Describe(started);
+  }
+};
+
+TEST_F(ContainersVolumeTest, ReplicatedVolumeInsideContainers) {
+  for (const std::string node : {"n1", "n2", "n3"}) ASSERT_TRUE(AgentUp(node)) << node;
+  // Part 4: the image layers live on replicated volume "images" ($CAIRN_IMAGE_VOLUME everywhere).
+  CreateStartedVolume("images");
+  CreateStartedVolume("v");
+  if (HasFatalFailure()) return;
+  RunResult image = Ctl({"image", "build-busybox", "busybox"});
+  ASSERT_EQ(image.exit_code, 0) << Describe(image);
+  for (const std::string node : {"n1", "n2", "n3"}) {
+    EXPECT_TRUE(fs::exists(dir_ + "/bricks-images-" + node + "/layers/busybox/bin/busybox")) << node;
+  }
+
+  std::string c1 = Name("vol1"), c2 = Name("vol2"), bad = Name("volbad");
+  RunResult unknown = Ctl({"container", "create", bad, "--image", "busybox", "--volume", "nosuch:/data"});
+  EXPECT_EQ(unknown.exit_code, 1);
+  EXPECT_NE(unknown.err.find("volume nosuch does not exist"), std::string::npos) << Describe(unknown);
+  ASSERT_EQ(Ctl({"volume", "create", "idle", "n1:" + dir_ + "/bricks-idle"}).exit_code, 0);
+  RunResult idle = Ctl({"container", "create", bad, "--image", "busybox", "--host", "n2", "--volume", "idle:/data"});
+  EXPECT_EQ(idle.exit_code, 1);
+  EXPECT_NE(idle.err.find("volume idle is not started"), std::string::npos) << Describe(idle);
+  EXPECT_EQ(Ctl({"container", "show", bad}).exit_code, 1);
+  EXPECT_FALSE(fs::exists(ContainerDir(bad)));
+
+  // c1 run here by clusterctl: it mounts v at $CAIRN_VOLUME_ROOT/v and binds it in.
+  CreateAndStart(c1, "busybox", {"--volume", "v:/data"});
+  if (HasFatalFailure()) return;
+  RunResult wrote = Exec(c1, {"sh", "-c", "echo from-c1 > /data/hello && cat /data/hello"});
+  ASSERT_EQ(wrote.exit_code, 0) << Describe(wrote);
+  EXPECT_EQ(wrote.out, "from-c1\n");
+
+  // c2 placed on n2: n2's agent mounts v itself (its own volume root), read-only inside.
+  RunResult placed = Ctl({"container", "create", c2, "--image", "busybox", "--host", "n2", "--start", "--volume",
+                          "v:/shared:ro"});
+  ASSERT_EQ(placed.exit_code, 0) << Describe(placed);
+  EXPECT_TRUE(fs::exists(dir_ + "/volumes-n2/v/hello")) << "n2's mount of v";
+  RunResult read = Exec(c2, {"cat", "/shared/hello"}, "n2");
+  EXPECT_EQ(read.out, "from-c1\n") << Describe(read);
+  RunResult refused = Exec(c2, {"touch", "/shared/x"}, "n2");
+  EXPECT_NE(refused.exit_code, 0);
+  EXPECT_NE(refused.err.find("Read-only file system"), std::string::npos) << Describe(refused);
+
+  // Another mount of the volume (as another host would have) reads what c1 wrote.
+  std::string other = dir_ + "/other-mount";
+  fs::create_directories(other);
+  RunResult mounted = Ctl({"mount", "v", other});
+  ASSERT_EQ(mounted.exit_code, 0) << Describe(mounted);
+  std::ifstream in(other + "/hello");
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(text, "from-c1\n");
+  in.close();
+  // And every replica holds it.
+  for (const std::string node : {"n1", "n2", "n3"}) {
+    std::ifstream brick(dir_ + "/bricks-v-" + node + "/hello");
+    std::string content((std::istreambuf_iterator<char>(brick)), std::istreambuf_iterator<char>());
+    EXPECT_EQ(content, "from-c1\n") << node;
+  }
+  EXPECT_EQ(Ctl({"umount", other}).exit_code, 0);
+  EXPECT_TRUE(fs::exists(dir_ + "/n2/containers/.verified/busybox")) << "n2 checked the layer before using it";
+
+  // A layer changed on the volume behind the store's back: a host that has not verified it yet
+  // refuses to use it, and nothing is created.
+  { std::ofstream(dir_ + "/volumes-local/images/layers/busybox/etc/hostname", std::ios::app) << "tampered\n"; }
+  std::string c3 = Name("vol3");
+  RunResult tampered = Ctl({"container", "create", c3, "--image", "busybox", "--host", "n3"});
+  EXPECT_EQ(tampered.exit_code, 1);
+  EXPECT_NE(tampered.err.find("has digest"), std::string::npos) << Describe(tampered);
+  EXPECT_EQ(Ctl({"container", "show", c3}).exit_code, 1);
+  EXPECT_FALSE(fs::exists(AgentDir("n3", c3)));
+  EXPECT_EQ(Ctl({"container", "rm", "-f", c1, "--grace", "2"}).exit_code, 0);
+  EXPECT_EQ(Ctl({"container", "rm", "-f", c2, "--grace", "2"}).exit_code, 0);
 }
 
 }  // namespace

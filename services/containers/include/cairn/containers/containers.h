@@ -19,6 +19,7 @@
 #include "cairn/containers/registry.h"
 #include "cairn/containers/runtime.h"
 #include "cairn/containers/tree.h"
+#include "cairn/containers/volumes.h"
 
 namespace cairn::containers {
 
@@ -35,14 +36,19 @@ struct CreateOptions {
   // writable layer read-only, then its layers); image is then taken from that container.
   std::string rootfs_from;
   bool read_only = false;           // no writable layer of its own (writes fail with EROFS)
+  std::vector<std::string> volumes; // VOL:/path[:ro]: this host's mount of replicated volume VOL
+  // Part D experiment 1: "C1:/dir,C2:/dir:/path" mounts at /path the union of directory /dir of
+  // containers C1 and C2 (both on this host, read-only, C1 first) under a writable layer of its own.
+  std::vector<std::string> unions;
 };
 
 struct ContainerStatus {
   ContainerRecord record;
-  bool local = false;           // on this host: the fields below were measured now
+  bool local = false;           // on this host, in this LXC path: the fields below were measured now
   std::string live_state;       // LXC's state ("RUNNING", "STOPPED"), or "" when not local
   bool rootfs_alive = false;    // the union under the root answers
   TreeStats writable;           // sizes of the writable layer
+  std::string ip;               // measured when local, else what the host's agent recorded
 };
 
 class ContainerService {
@@ -51,9 +57,22 @@ class ContainerService {
   ContainerService(Registry& registry, ImageStore& images, LxcRuntime& runtime, std::string host,
                    const Clock& clock);
 
-  // Errors: InvalidArgument (name, bind), AlreadyExists (name taken), NotFound (image or layer),
-  // FailedPrecondition (another host), Unavailable (unionmount or the store failed).
+  // How --volume mounts are made on this host (default: DefaultVolumeRoot(), no endpoints, so a
+  // --volume fails with InvalidArgument until they are set).
+  void set_volume_mounting(VolumeMounting mounting) { volume_mounting_ = std::move(mounting); }
+  // Image layers on replicated volume VOL (mounted at VOLUME_ROOT/VOL, the image store's layer
+  // root): create and start mount it first when it is not mounted here. Empty: layers are local.
+  void set_image_volume(std::string volume) { image_volume_ = std::move(volume); }
+
+  // Creates a container on this host, run by the caller (no agent: desired stays empty).
+  // Errors: InvalidArgument (name, bind, volume), AlreadyExists (name taken), NotFound (image,
+  // layer, volume), FailedPrecondition (another host, volume not started), Unavailable
+  // (unionmount, cairn-mount or the store failed).
   Result<ContainerRecord> Create(const CreateOptions& options, std::chrono::seconds timeout);
+  // The agent's half of a placed container (record NAME on this host in state "pending"): makes
+  // the directory, config, volume mounts and union, and records them (state "created"). On
+  // failure nothing local stays and the error is returned (the caller records it).
+  Status Materialize(const std::string& name, std::chrono::seconds timeout);
   // Mounts the union again if it is gone (e.g. after a reboot), then starts through LXC.
   Status Start(const std::string& name, std::chrono::seconds timeout);
   // Halt, then kill after timeout.
@@ -72,7 +91,17 @@ class ContainerService {
  private:
   // The record of a container on this host. NotFound / FailedPrecondition (other host).
   Result<ContainerRecord> LocalRecord(const std::string& name);
-  Status SaveState(ContainerRecord record, const std::string& state, const std::string& error);
+  Status SaveState(const std::string& name, const std::string& state, const std::string& error);
+  // Validates options and fills record with everything but state; returns the spec to build.
+  Result<ContainerSpec> Plan(const CreateOptions& options, ContainerRecord* record);
+  // Mounts the volumes (adding their binds to spec), writes the directory and config, mounts the
+  // union. On failure removes what it made here.
+  Status Build(ContainerSpec spec, const std::vector<std::string>& volumes, std::chrono::seconds timeout);
+  // The --union texts resolved to host directories. Errors: InvalidArgument (syntax), NotFound
+  // (container or directory), FailedPrecondition (container on another host or its root unmounted).
+  Result<std::vector<UnionMount>> ResolveUnions(const std::vector<std::string>& texts);
+  Status MountVolumes(const std::vector<std::string>& volumes, std::chrono::seconds timeout,
+                      std::vector<BindMount>* binds);
   ContainerSpec SpecOf(const ContainerRecord& record) const;
   ContainerStatus Measure(const ContainerRecord& record);
   // The read-only layers for options: the image's, or those of the container it layers over.
@@ -83,11 +112,18 @@ class ContainerService {
   LxcRuntime& runtime_;
   std::string host_;
   const Clock& clock_;
+  VolumeMounting volume_mounting_;
+  std::string image_volume_;
 };
+
+// The options a record was placed with (for the agent: Materialize plans from these).
+CreateOptions OptionsOf(const ContainerRecord& record);
 
 // What the supervisor runs periodically for its host: containers recorded as running here whose
 // union died are stopped (LXC would keep reporting RUNNING) and recorded as failed with the reason;
 // containers that stopped by themselves are recorded as stopped. The writable layer is untouched.
+// Only records whose container_dir is under runtime's LXC path are looked at (another clusterctl
+// root or agent on the same machine manages the others).
 // Returns one line per change made ("c1: union process died; container stopped").
 Result<std::vector<std::string>> ReconcileHost(ContainerService& service, LxcRuntime& runtime, Registry& registry);
 

@@ -20,6 +20,8 @@ class CoordRegistry : public Registry {
   Status Create(const std::string& key, const std::string& value) override;
   Status Put(const std::string& key, const std::string& value) override;
   Status Delete(const std::string& key) override;
+  Result<std::optional<Versioned>> GetVersioned(const std::string& key) override;
+  Status PutIfUnchanged(const std::string& key, const std::string& value, int64_t mod_revision) override;
 
  private:
   coord::CoordApi& api_;

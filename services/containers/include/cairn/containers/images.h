@@ -41,6 +41,14 @@ class ImageStore {
 
   const std::string& layer_root() const { return layer_root_; }
 
+  // Layers on a shared image volume: before a host first uses an image's layers it recomputes
+  // their digests and remembers each verified one as a file cache_dir/IMAGE (holding the
+  // digest), so it uses nothing it has not checked. Empty (the default): no check before use.
+  void set_verified_cache(std::string cache_dir) { verified_cache_ = std::move(cache_dir); }
+  // With a cache set: every layer of name's chain not yet verified here is digested and compared
+  // with its record. Errors: Corruption naming the image whose layer differs, NotFound.
+  Status VerifyBeforeUse(const std::string& name);
+
   // Builds a busybox rootfs (busybox.h) as a new base image.
   Result<ImageRecord> BuildBusybox(const std::string& name, const std::string& busybox);
   // A base image from a copy of directory dir.
@@ -50,6 +58,15 @@ class ImageStore {
   // A child image of parent whose layer is a copy of changes (may hold .wh.NAME whiteouts and
   // .wh..wh..opq opaque markers, docs/union.md).
   Result<ImageRecord> Build(const std::string& name, const std::string& parent, const std::string& changes);
+
+  // A child image of parent from a container's writable layer (`image build --from-container`):
+  // a copy of upper without the union's private names (.wh..wh.index, .wh..wh.tmp.*), where every
+  // metadata-only copy-up (a sparse upper file marked trusted.cairn.metacopy, docs/union.md) gets
+  // its data from merged, the container's mounted union root. The caller makes sure the
+  // container does not run (a changing layer would not give a consistent image).
+  // Errors: as Build; FailedPrecondition when a metacopy file cannot be read through merged.
+  Result<ImageRecord> Commit(const std::string& name, const std::string& parent, const std::string& upper,
+                             const std::string& merged, const std::string& source);
 
   // NotFound when the image does not exist.
   Result<ImageRecord> Get(const std::string& name);
@@ -81,6 +98,7 @@ class ImageStore {
   Registry& registry_;
   std::string layer_root_;
   const Clock& clock_;
+  std::string verified_cache_;
 };
 
 }  // namespace cairn::containers

@@ -44,12 +44,25 @@ struct BindMount {
 Result<BindMount> ParseBind(const std::string& text);
 std::string BindText(const BindMount& bind);
 
+// "empty", or "veth:BRIDGE" with an optional ",ip=ADDRESS/PREFIX" (IPv4). Errors: InvalidArgument.
+Status ValidateNetwork(const std::string& network);
+
+// Part D experiment 1: directories of other containers joined by one union and bind-mounted into
+// this one. `sources` are host directories (the containers' union roots plus the path), mounted
+// read-only under a writable layer of this container's own: NAME/unions/N (the mount point) over
+// NAME/unions/N.upper, so writes in this container never reach the source containers.
+struct UnionMount {
+  std::vector<std::string> sources;  // host directories, highest priority first
+  std::string path;                  // absolute path inside the container
+};
+
 struct ContainerSpec {
   std::string name;
   std::vector<std::string> layers;  // image layer directories, top first (mounted read-only)
   std::vector<BindMount> binds;
-  std::string network = "empty";    // lxc.net.0.type: "empty" (default) or "veth:BRIDGE"
+  std::string network = "empty";    // lxc.net.0.type: "empty" (default) or "veth:BRIDGE[,ip=CIDR]"
   bool read_only = false;           // mount the layers without the writable one (EROFS on writes)
+  std::vector<UnionMount> unions;   // bound at NAME/unions/N (LxcConfigText writes their entries)
 };
 
 // The LXC configuration for spec with the container directory dir (pure; unit tested).
@@ -77,6 +90,12 @@ class LxcRuntime {
   // Mounts the union at rootfs/ unless it is mounted and alive; a dead union (its process gone)
   // is detached first. Errors: Unavailable when unionmount fails (its message is on stderr).
   Status MountRootfs(const ContainerSpec& spec, std::chrono::seconds timeout);
+  std::string UnionDir(const std::string& name, size_t index) const {
+    return ContainerDir(name) + "/unions/" + std::to_string(index);
+  }
+  // Mounts spec.unions at NAME/unions/N unless alive (a dead one is detached first).
+  // Errors: Unavailable when unionmount fails.
+  Status MountUnions(const ContainerSpec& spec, std::chrono::seconds timeout);
   // Unmounts rootfs/ (a dead union is detached). Errors: FailedPrecondition when busy.
   Status UnmountRootfs(const std::string& name);
   // True when rootfs/ is a union that answers (its control attribute can be read).
@@ -94,6 +113,12 @@ class LxcRuntime {
   // Runs argv inside the running container (attach_run_wait, a clean environment with PATH),
   // stdin from /dev/null. Errors: FailedPrecondition when not running, Unavailable when attach fails.
   Result<ExecResult> Exec(const std::string& name, const std::vector<std::string>& argv);
+  // Like Exec, but the command gets the caller's stdin, stdout and stderr (its terminal, for an
+  // interactive shell) and $TERM. Returns the exit code.
+  Result<int> Attach(const std::string& name, const std::vector<std::string>& argv);
+  // The container's IPv4 addresses (LXC get_ips, loopback left out), comma-separated; "" when
+  // not running or it has none.
+  std::string Addresses(const std::string& name) const;
   // Stops nothing: FailedPrecondition when running. Unmounts the union, then destroys the LXC
   // container and removes NAME/ (writable layer included). OK when there is nothing to remove.
   Status Destroy(const std::string& name);
