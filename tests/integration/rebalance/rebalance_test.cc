@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 
 #include <filesystem>
+#include <iostream>
 #include <fstream>
 #include <map>
 #include <sstream>
@@ -297,6 +298,9 @@ TEST_F(RebalanceTest, AddBrickMovesFilesToTheNewSetAndRemoveBrickMovesThemBack) 
   auto added = Clusterctl({"volume", "add-brick", "vol", BrickOf(0, "b"), BrickOf(1, "b"), BrickOf(2, "b")});
   ASSERT_EQ(added.exit_code, 0) << added.err;
   EXPECT_NE(added.err.find("volume rebalance vol status"), std::string::npos) << added.err;
+  ASSERT_TRUE(Spec().has_previous_layout());
+  auto pending = Clusterctl({"volume", "info", "vol"});
+  EXPECT_NE(pending.out.find("Rebalance: "), std::string::npos) << pending.out;
   WaitForRebalance();
   ASSERT_FALSE(HasFatalFailure());
   std::vector<std::string> all;
@@ -320,6 +324,7 @@ TEST_F(RebalanceTest, AddBrickMovesFilesToTheNewSetAndRemoveBrickMovesThemBack) 
     EXPECT_EQ(ReadAll(BrickPath(i, "a") + "/f3-link"), Content(3));
   }
   auto status = Clusterctl({"volume", "rebalance", "vol", "status"});
+  std::cout << "after add-brick:\n" << status.out;
   EXPECT_EQ(status.exit_code, 0);
   EXPECT_NE(status.out.find("rebalance completed"), std::string::npos) << status.out;
   EXPECT_NE(status.out.find("Files moved: " + std::to_string(on_second) + ", left: 0"), std::string::npos) << status.out;
@@ -328,6 +333,7 @@ TEST_F(RebalanceTest, AddBrickMovesFilesToTheNewSetAndRemoveBrickMovesThemBack) 
   written_ = everything;
   auto removed = Clusterctl({"volume", "remove-brick", "vol", BrickOf(0, "a"), BrickOf(1, "a"), BrickOf(2, "a")});
   ASSERT_EQ(removed.exit_code, 0) << removed.err;
+  ASSERT_TRUE(Spec().has_previous_layout());
   WaitForRebalance();
   ASSERT_FALSE(HasFatalFailure());
   vpb::VolumeSpec spec = Spec();
@@ -339,6 +345,7 @@ TEST_F(RebalanceTest, AddBrickMovesFilesToTheNewSetAndRemoveBrickMovesThemBack) 
   ASSERT_EQ(::stat((BrickPath(0, "b") + "/f3-link").c_str(), &second), 0);
   EXPECT_EQ(first.st_ino, second.st_ino) << "hard links stay one file";
   status = Clusterctl({"volume", "rebalance", "vol", "status"});
+  std::cout << "after remove-brick:\n" << status.out;
   EXPECT_NE(status.out.find("rebalance completed"), std::string::npos) << status.out;
   auto info = Clusterctl({"volume", "info", "vol"});
   EXPECT_EQ(info.out.find(BrickOf(0, "a")), std::string::npos) << "the removed set left the volume: " << info.out;
