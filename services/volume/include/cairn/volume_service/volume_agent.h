@@ -18,7 +18,9 @@
 //     (volume::DropBackup);
 //   - when a set has no primary key: collects brick.Position from the in-sync replicas and commits
 //     volume::TakeOverPrimary (or volume::EnterNoQuorum when none is reachable); agents take turns
-//     by the rank of their brick in the in-sync list, so one usually acts alone.
+//     by the rank of their brick in the in-sync list, so one usually acts alone;
+//   - heals its out-of-sync bricks (services/heal) and, for a volume whose rebalance is pending,
+//     claims RebalanceOwnerKey on its host lease and, while it holds it, runs a RebalanceMover.
 //
 // Threading: every store answer, watch event and brick callback is posted to `io` and handled
 // under one mutex; nothing blocks there except stopping a brick. Public methods are thread-safe;
