@@ -162,6 +162,8 @@ Status ClientCore::SubmitLocked(std::string encoded) {
     case State::kClosed:
       return CancelledError("client for " + options_.address + " is closed");
     case State::kBackoff:
+      // A refused handshake stays the answer until a retry succeeds: callers must see why.
+      if (last_error_.code() == StatusCode::kUnauthenticated) return last_error_;
       return UnavailableError("not connected to " + options_.address + ": " + last_error_.ToString());
     case State::kConnected:
       // Unavailable if it closed under us (its on_close moves us to kBackoff); ResourceExhausted

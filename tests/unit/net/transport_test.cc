@@ -632,8 +632,8 @@ TEST_F(TransportTest, ClusterKeyClientWithoutKeyIsRefused) {
   std::atomic<int> oneways{0};
   server->HandleOneWay("note", [&](std::string, const std::string&) { ++oneways; });
   Client anonymous(io_.io(), KeyedClient(server->port(), std::string()));
-  (void)anonymous.Send("note", "x");
   auto rejected = anonymous.CallSync("echo", "in", 5s);
+  (void)anonymous.Send("note", "x");
   EXPECT_EQ(rejected.status().code(), StatusCode::kUnauthenticated) << rejected.status();
   EXPECT_NE(rejected.status().message().find("no cluster key"), std::string::npos) << rejected.status();
   EXPECT_EQ(oneways.load(), 0);
