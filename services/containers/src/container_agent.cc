@@ -76,7 +76,14 @@ Status ContainerAgent::Impl::Start() {
   if (options_.node_name.empty()) return InvalidArgumentError("container agent needs a node name");
   if (options_.state_dir.empty()) return InvalidArgumentError("container agent needs a state directory");
   if (options_.unionmount.empty()) {
-    CAIRN_ASSIGN_OR_RETURN(options_.unionmount, FindUnionmount());
+    // A host without unionmount (a store-only box, a partial build) still runs the store and its
+    // bricks: it just takes no containers, and placement sees no live agent on it.
+    Result<std::string> found = FindUnionmount();
+    if (!found.ok()) {
+      log::Warn("containers.agent_disabled", "node", options_.node_name, "reason", found.status().message());
+      return Status::Ok();
+    }
+    options_.unionmount = *found;
   }
   mkdir(options_.state_dir.c_str(), 0700);  // Prepare makes it too; here so the path exists early
   if (!options_.image_volume.empty()) options_.layer_root = options_.volume_root + "/" + options_.image_volume;

@@ -238,5 +238,29 @@ TEST(ContainerAgentTest, HeartbeatAndRemovalWithoutLxc) {
   fs::remove_all(dir);
 }
 
+// A host without unionmount still starts (clusterd must run the store and bricks there): the
+// agent logs that containers are off and publishes no heartbeat, so nothing is placed on it.
+TEST(ContainerAgentTest, WithoutUnionmountTheAgentStaysOffInsteadOfFailing) {
+  char pattern[] = "/tmp/cairn-agent-XXXXXX";
+  ASSERT_NE(mkdtemp(pattern), nullptr);
+  std::string dir = pattern;
+  FakeClock clock;
+  coord::LocalCoordApi api(clock);
+  CoordRegistry registry(api);
+  setenv("CAIRN_UNIONMOUNT", (dir + "/no-such-unionmount").c_str(), 1);
+  boost::asio::io_context io;
+  ContainerAgentOptions options;
+  options.node_name = "n1";
+  options.state_dir = dir + "/containers";
+  options.layer_root = dir + "/layers";
+  ContainerAgent agent(io, api, options);
+  Status started = agent.Start();
+  unsetenv("CAIRN_UNIONMOUNT");
+  EXPECT_TRUE(started.ok()) << started.ToString();
+  EXPECT_FALSE(registry.Get(std::string(kAgentPrefix) + "n1").value().has_value()) << "no heartbeat: no containers here";
+  agent.Stop();
+  fs::remove_all(dir);
+}
+
 }  // namespace
 }  // namespace cairn::containers
