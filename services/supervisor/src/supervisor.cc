@@ -302,6 +302,9 @@ Status Supervisor::StartMountAgent() {
   mounts::MountAgentOptions options;
   options.node_name = config_.name;
   options.state_dir = config_.data_dir + "/mounts";
+  // Its own gateway's bound address: with client_address port 0 (tests) no client URL is
+  // published in the member list, and this host's store is the one surely reachable from here.
+  options.endpoints = {client_listen_address().ToString()};
   mount_agent_ = std::make_unique<mounts::MountAgent>(io_, *coord_node_, std::move(options));
   return mount_agent_->Start().WithContext("mount agent");
 #else
