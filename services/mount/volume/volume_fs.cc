@@ -13,6 +13,7 @@
 #include "cairn/common/ids.h"
 #include "cairn/common/logging.h"
 #include "cairn/volume/layout.h"
+#include "cairn/volume/rebalance.h"
 #include "cairn/volume/volume_store.h"
 
 namespace cairn::volumemount {
@@ -762,6 +763,9 @@ int VolumeFs::Readdir(fuse_ino_t ino, std::vector<ListedEntry>* entries) {
     if (rc != 0) return rc;
     for (auto& entry : *all.mutable_entries()) {
       if (!seen.insert(entry.name()).second) continue;  // a directory, listed by every set
+      // A file the rebalance mover is copying is listed under its real name from its source set
+      // until the move ends; its temp name on the target set is internal.
+      if (volume::IsRebalanceTempName(entry.name())) continue;
       entries->push_back(ListedEntry{entry.name(), entry.attr(), set});
     }
   }

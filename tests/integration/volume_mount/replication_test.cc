@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <filesystem>
 #include <random>
 
 #include "volume_world.h"
@@ -83,6 +84,24 @@ TEST_F(ReplicaTest, ReplicasAreByteIdenticalAfterAMixedWorkload) {
   auto first = brick::testing::Snapshot(world_->brick(0).root());
   EXPECT_GT(first.size(), 10u);
   for (int b = 1; b < 3; ++b) EXPECT_EQ(brick::testing::Snapshot(world_->brick(b).root()), first) << "brick " << b;
+}
+
+// A rebalance copy in progress (its temp name on the target set) is not listed: the file shows
+// once, under its real name.
+TEST_F(ReplicaTest, RebalanceTempNamesAreNotListed) {
+  Start();
+  ASSERT_FALSE(HasFatalFailure());
+  const std::string temp = ".cairn-rebalance-0123456789abcdef0123456789abcdef";
+  int fd = open((mnt_ + "/" + temp).c_str(), O_WRONLY | O_CREAT, 0640);
+  ASSERT_GE(fd, 0);
+  close(fd);
+  fd = open((mnt_ + "/visible").c_str(), O_WRONLY | O_CREAT, 0640);
+  ASSERT_GE(fd, 0);
+  close(fd);
+  ASSERT_TRUE(std::filesystem::exists(OnBrick(*world_, 0, temp)));
+  std::vector<std::string> names;
+  for (const auto& entry : std::filesystem::directory_iterator(mnt_)) names.push_back(entry.path().filename());
+  EXPECT_EQ(names, std::vector<std::string>{"visible"});
 }
 
 TEST_F(ReplicaTest, SixtyFourMebibyteSequentialRoundTrip) {
