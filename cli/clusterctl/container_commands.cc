@@ -4,7 +4,7 @@
 // on H itself (clusterctl there, --this-host H).
 //
 //   clusterctl container create NAME --image IMG [--host H] [--bind HOSTDIR:/path[:ro]]...
-//                                    [--volume VOL:/path[:ro]]... [--network empty|veth:BR[,ip=CIDR]] [--start]
+//                                    [--volume VOL:/path[:ro]]... [--network empty|veth:BR[,ip=CIDR]] [--init "PROG ARGS"] [--start]
 //   clusterctl container create NAME --rootfs-from OTHER [--read-only]   (Part D experiment 2)
 //   clusterctl container start|stop|logs|show|rm NAME
 //   clusterctl container exec NAME -- CMD [ARG...]     (prints the output, exits with CMD's code)
@@ -361,6 +361,8 @@ CLI::App* AddVerb(CLI::App& group, Context& context, const std::string& name, co
     verb->add_option("--union", args->create.unions,
                      "C1:/dir,C2:/dir:/path: the union of those containers' directories at /path (Part D experiment 1)");
     verb->add_option("--network", args->create.network, "empty (default: no network) or veth:BRIDGE[,ip=CIDR]");
+    verb->add_option("--init", args->create.init,
+                     "PID 1 when the image has no /sbin/init: \"PROGRAM [ARGS]\" (e.g. \"/bin/sleep infinity\")");
     verb->add_flag("--start", args->start, "start it right away");
     verb->add_option("--wait", args->wait_seconds, "seconds to wait for the union / RUNNING (default 30)");
   } else if (name == "start") {

@@ -44,6 +44,7 @@ CreateOptions OptionsOf(const ContainerRecord& record) {
   options.network = record.network().empty() ? "empty" : record.network();
   options.rootfs_from = record.rootfs_from();
   options.read_only = record.read_only();
+  options.init = record.init();
   options.volumes.assign(record.volumes().begin(), record.volumes().end());
   options.unions.assign(record.unions().begin(), record.unions().end());
   return options;
@@ -96,6 +97,10 @@ Result<ContainerSpec> ContainerService::Plan(const CreateOptions& options, Conta
   spec.name = options.name;
   spec.network = options.network.empty() ? "empty" : options.network;
   CAIRN_RETURN_IF_ERROR(ValidateNetwork(spec.network));
+  if (!options.init.empty()) {
+    CAIRN_RETURN_IF_ERROR(ValidateInit(options.init));
+    spec.init = options.init;
+  }
   for (const std::string& text : options.binds) {
     CAIRN_ASSIGN_OR_RETURN(BindMount bind, ParseBind(text));
     spec.binds.push_back(bind);
@@ -114,6 +119,7 @@ Result<ContainerSpec> ContainerService::Plan(const CreateOptions& options, Conta
   record->set_image(image);
   record->set_rootfs_from(options.rootfs_from);
   record->set_read_only(options.read_only);
+  record->set_init(options.init);
   record->set_network(spec.network);
   record->set_created_unix(UnixNow(clock_));
   record->set_container_dir(runtime_.ContainerDir(options.name));

@@ -28,6 +28,7 @@ Result<ContainerRecord> PlaceContainer(Registry& registry, ImageStore& images, c
   CAIRN_RETURN_IF_ERROR(ValidateName("container", options.name));
   if (options.host.empty()) return InvalidArgumentError("placement needs --host");
   CAIRN_RETURN_IF_ERROR(ValidateNetwork(options.network.empty() ? "empty" : options.network));
+  if (!options.init.empty()) CAIRN_RETURN_IF_ERROR(ValidateInit(options.init));
   ContainerRecord record;
   if (options.rootfs_from.empty()) {
     if (options.image.empty()) return InvalidArgumentError("give --image IMAGE (or --rootfs-from CONTAINER)");
@@ -58,6 +59,7 @@ Result<ContainerRecord> PlaceContainer(Registry& registry, ImageStore& images, c
   record.set_host(options.host);
   record.set_rootfs_from(options.rootfs_from);
   record.set_read_only(options.read_only);
+  record.set_init(options.init);
   record.set_network(options.network.empty() ? "empty" : options.network);
   for (const std::string& text : options.binds) record.add_binds(text);
   for (const std::string& text : options.unions) record.add_unions(text);  // resolved by the agent

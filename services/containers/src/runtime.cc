@@ -118,6 +118,13 @@ Result<std::string> FindUnionmount() {
   return NotFoundError("unionmount not found next to this program; build it (target unionmount) or set CAIRN_UNIONMOUNT");
 }
 
+Status ValidateInit(const std::string& init) {
+  if (init.empty() || init[0] != '/' || init.find('\n') != std::string::npos) {
+    return InvalidArgumentError("--init " + init + ": expected an absolute program path and its arguments, e.g. \"/bin/sleep infinity\"");
+  }
+  return Status::Ok();
+}
+
 Result<BindMount> ParseBind(const std::string& text) {
   BindMount bind;
   std::vector<std::string> parts;
@@ -191,7 +198,7 @@ std::string LxcConfigText(const ContainerSpec& spec, const std::string& dir) {
   // Busybox init halts on SIGUSR1 and reboots on SIGTERM (LXC's defaults are for systemd).
   config << "lxc.signal.halt = SIGUSR1\n"
          << "lxc.signal.reboot = SIGTERM\n"
-         << "lxc.init.cmd = /sbin/init\n"
+         << "lxc.init.cmd = " << spec.init << "\n"
          << "lxc.autodev = 1\n"
          << "lxc.tty.max = 1\n"
          << "lxc.pty.max = 16\n"

@@ -16,6 +16,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <cstdlib>
 #include <fstream>
 #include <memory>
 #include <sstream>
@@ -610,6 +611,39 @@ class ContainersVolumeTest : public ContainersTest {
     ASSERT_EQ(started.exit_code, 0) << Describe(started);
   }
 };
+
+// Optional, slow (CAIRN_SLOW_TESTS=1): a Debian tree from `debootstrap --variant=minbase` (made here
+// from Debian's archive, or taken from $CAIRN_MINBASE_TREE) imported as an image; it has no
+// /sbin/init, so the container runs `--init "/bin/sleep infinity"`; dpkg works inside.
+TEST_F(ContainersTest, DebootstrapMinbaseImage) {
+  const char* slow = std::getenv("CAIRN_SLOW_TESTS");
+  if (slow == nullptr || std::string(slow) != "1") {
+    GTEST_SKIP() << "slow test: set CAIRN_SLOW_TESTS=1 (runs debootstrap --variant=minbase, or uses $CAIRN_MINBASE_TREE)";
+  }
+  std::string tree;
+  if (const char* given = std::getenv("CAIRN_MINBASE_TREE"); given != nullptr && *given != '\0') {
+    tree = given;
+  } else {
+    if (access("/usr/sbin/debootstrap", X_OK) != 0) GTEST_SKIP() << "debootstrap is not installed (apt-get install debootstrap)";
+    tree = dir_ + "/minbase";
+    RunResult made = RunProcess("/usr/sbin/debootstrap", {"--variant=minbase", "bookworm", tree, "http://deb.debian.org/debian"});
+    if (made.exit_code != 0) GTEST_SKIP() << "debootstrap failed (is Debian's archive reachable?): " << made.err;
+  }
+  RunResult imported = Ctl({"image", "import", "debian", "--dir", tree});
+  ASSERT_EQ(imported.exit_code, 0) << Describe(imported);
+  std::string name = Name("deb");
+  CreateAndStart(name, "debian", {"--init", "/bin/sleep infinity"});
+  if (HasFatalFailure()) return;
+  RunResult version = Exec(name, {"cat", "/etc/debian_version"});
+  EXPECT_EQ(version.out.substr(0, 3), "12.") << Describe(version);
+  RunResult dpkg = Exec(name, {"dpkg-query", "-W", "-f", "${Package}", "dpkg"});
+  EXPECT_EQ(dpkg.out, "dpkg") << Describe(dpkg);
+  RunResult bad = Ctl({"container", "create", Name("deb2"), "--image", "debian", "--init", "sleep infinity"});
+  EXPECT_EQ(bad.exit_code, 2) << "bad input";
+  EXPECT_NE(bad.err.find("absolute program path"), std::string::npos) << Describe(bad);
+  EXPECT_EQ(Ctl({"container", "rm", "-f", name, "--grace", "2"}).exit_code, 0);
+  EXPECT_EQ(Ctl({"image", "rm", "debian"}).exit_code, 0);
+}
 
 // Part C and the image volume: layers on replicated volume "images", volume v written inside a
 // container here, read inside a container placed on n2 (read-only) and through another mount;

@@ -41,6 +41,19 @@ TEST(LxcConfigTest, RootfsNetworkSignalsAndBinds) {
   spec.network = "veth:br0";
   config = LxcConfigText(spec, "/x");
   EXPECT_NE(config.find("lxc.net.0.type = veth\nlxc.net.0.link = br0\n"), std::string::npos);
+  EXPECT_NE(config.find("lxc.init.cmd = /sbin/init\n"), std::string::npos) << "busybox's init by default";
+}
+
+// --init: a tree without /sbin/init (debootstrap minbase) runs another PID 1.
+TEST(LxcConfigTest, InitCommand) {
+  ContainerSpec spec;
+  spec.name = "d1";
+  spec.init = "/bin/sleep infinity";
+  EXPECT_NE(LxcConfigText(spec, "/x").find("lxc.init.cmd = /bin/sleep infinity\n"), std::string::npos);
+  EXPECT_TRUE(ValidateInit("/bin/sleep infinity").ok());
+  EXPECT_EQ(ValidateInit("sleep infinity").code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(ValidateInit("").code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(ValidateInit("/bin/sh\nlxc.rootfs.path = /").code(), StatusCode::kInvalidArgument) << "no config injection";
 }
 
 TEST(RegistryTest, MemoryRegistryCreateListDelete) {

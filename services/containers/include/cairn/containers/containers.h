@@ -36,6 +36,7 @@ struct CreateOptions {
   // writable layer read-only, then its layers); image is then taken from that container.
   std::string rootfs_from;
   bool read_only = false;           // no writable layer of its own (writes fail with EROFS)
+  std::string init;                 // PID 1 when not /sbin/init: "PROGRAM [ARGS...]"
   std::vector<std::string> volumes; // VOL:/path[:ro]: this host's mount of replicated volume VOL
   // Part D experiment 1: "C1:/dir,C2:/dir:/path" mounts at /path the union of directory /dir of
   // containers C1 and C2 (both on this host, read-only, C1 first) under a writable layer of its own.

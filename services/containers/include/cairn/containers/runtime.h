@@ -63,7 +63,11 @@ struct ContainerSpec {
   std::string network = "empty";    // lxc.net.0.type: "empty" (default) or "veth:BRIDGE[,ip=CIDR]"
   bool read_only = false;           // mount the layers without the writable one (EROFS on writes)
   std::vector<UnionMount> unions;   // bound at NAME/unions/N (LxcConfigText writes their entries)
+  std::string init = "/sbin/init";  // lxc.init.cmd: the program (and arguments) run as the container's PID 1
 };
+
+// Checks an --init command: an absolute program path, then arguments. InvalidArgument otherwise.
+Status ValidateInit(const std::string& init);
 
 // The LXC configuration for spec with the container directory dir (pure; unit tested).
 std::string LxcConfigText(const ContainerSpec& spec, const std::string& dir);
