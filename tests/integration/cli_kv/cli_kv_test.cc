@@ -87,7 +87,7 @@ class CliKvTest : public ::testing::TestWithParam<std::string> {
       std::ofstream(path) << "name: " << name << "\ndata_dir: " << dir_ << "/" << name
                           << "\nrole: voter\npeer_address: 127.0.0.1:" << peers[i]
                           << "\nclient_address: 127.0.0.1:" << clients[i] << "\n" << initial
-                          << "log:\n  level: info\n";
+                          << "log:\n  level: warn\n";  // stderr is read only on failure: keep it small
       servers_.push_back(std::make_unique<Subprocess>(kClusterd, std::vector<std::string>{"--config", path}));
       ASSERT_TRUE(servers_.back()->started());
       endpoints_.push_back({"127.0.0.1", clients[i]});
@@ -107,9 +107,23 @@ class CliKvTest : public ::testing::TestWithParam<std::string> {
         if (last.ok()) break;
         std::this_thread::sleep_for(milliseconds(100));  // polling a condition, with the deadline above
       }
-      ASSERT_TRUE(last.ok()) << "store at " << endpoint.ToString() << " never served: " << last.message();
+      ASSERT_TRUE(last.ok()) << "store at " << endpoint.ToString() << " never served: " << last.message()
+                             << ServersReport();
     }
     WaitUntilAllPublished(deadline);
+  }
+
+  // What each server process did, for a failed start-up: exited (with its code) or running, and
+  // the end of its stderr (a port taken between FreePort and bind shows here).
+  std::string ServersReport() {
+    std::string report;
+    for (size_t i = 0; i < servers_.size(); ++i) {
+      int code = servers_[i]->WaitForExit(milliseconds(200));
+      const std::string& err = servers_[i]->err();
+      report += "\nserver " + std::to_string(i) + (code == -1 ? " running" : " exited with " + std::to_string(code)) +
+                "; stderr ends:\n" + err.substr(err.size() > 1500 ? err.size() - 1500 : 0);
+    }
+    return report;
   }
 
   // A member publishes its client URL through the log shortly after it first sees a leader (etcd does
