@@ -10,6 +10,8 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
+#include <random>
 #include <cstdlib>
 #include <cstring>
 
@@ -134,8 +136,35 @@ RunResult RunProcess(const std::string& path, const std::vector<std::string>& ar
   return result;
 }
 
-uint16_t FreePort() {
+namespace {
+
+// True when nothing holds port on 127.0.0.1 right now.
+bool CanBind(uint16_t port) {
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return false;
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  address.sin_port = htons(port);
+  bool free = ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0;
+  ::close(fd);
+  return free;
+}
+
+}  // namespace
+
+// Below Linux's ephemeral range (32768-60999 by default): outgoing connections and other tests'
+// port-0 listeners take their ports from that range, so a port handed out here stays free until
+// the caller binds it (a port from bind(0) was once taken by another test's connection meanwhile).
+uint16_t FreePort() {
+  static std::mt19937 random(static_cast<uint32_t>(::getpid()) * 2654435761u ^
+                             static_cast<uint32_t>(std::chrono::steady_clock::now().time_since_epoch().count()));
+  std::uniform_int_distribution<int> in_range(20000, 32767);
+  for (int attempt = 0; attempt < 200; ++attempt) {
+    auto port = static_cast<uint16_t>(in_range(random));
+    if (CanBind(port)) return port;
+  }
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);  // a crowded range: fall back to the kernel's choice
   sockaddr_in address{};
   address.sin_family = AF_INET;
   address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);

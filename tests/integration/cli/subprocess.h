@@ -59,8 +59,8 @@ struct RunResult {
 RunResult RunProcess(const std::string& path, const std::vector<std::string>& args,
               const std::vector<std::string>& extra_env = {});
 
-// A 127.0.0.1 port nobody listens on right now (bound to 0, read back, released). Another process
-// may still take it before the caller binds it; the callers' deadlines turn that into a clear failure.
+// A 127.0.0.1 port nobody holds right now, chosen at random below the kernel's ephemeral range so
+// that outgoing connections and port-0 listeners cannot take it before the caller binds it.
 uint16_t FreePort();
 
 // Polls condition every 20 ms until it holds or limit passes; returns its last value.
