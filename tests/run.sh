@@ -33,7 +33,9 @@ failure_lines() {
   awk -v num="$2" '
     $0 ~ "^" num "/[0-9]+ Testing: " { on = 1; n = 0; next }
     on && /<end of output>/ { for (i = (n > 6 ? n - 6 : 0); i < n; i++) if (!(i in shown)) print "      " tail[i]; exit }
-    on { tail[n] = $0; if ($0 ~ /Failure|Expected|Which is|Value of|Actual|rror|imeout|Sanitizer/ && kept < 12) { print "      " $0; shown[n] = 1; kept++ } n++ }
+    on { tail[n] = $0; if (($0 ~ /Failure|Expected|Which is|Value of|Actual|rror|imeout|Sanitizer/ || extra > 0) && kept < 16) { print "      " $0; shown[n] = 1; kept++ }
+         # The lines after an assertion carry its streamed message (a process output, say).
+         if ($0 ~ /Expected|Which is/) extra = 3; else if (extra > 0) extra--; n++ }
   ' "$1" 2>/dev/null
 }
 # CI shows only the tail of this script's output, so each pass's failed tests are collected and
