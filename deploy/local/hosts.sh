@@ -121,11 +121,29 @@ all_endpoints() {
   echo "$list"
 }
 
+# api_token_file: the API bearer token file of a cluster made by form_cluster, when it has one.
+api_token_file() {
+  [[ -f $CAIRN_STATE_DIR/api.token ]] && echo "$CAIRN_STATE_DIR/api.token"
+  return 0
+}
+
+# clusterctl_in N ENDPOINTS ARGS...: clusterctl inside host N against ENDPOINTS only. Finds the API
+# bearer token by itself (CAIRN_API_TOKEN_FILE, when form_cluster turned the token on), so callers
+# never pass it; image and container verbs use this cluster's image root.
+clusterctl_in() {
+  local n=$1 endpoints=$2 token
+  shift 2
+  token=$(api_token_file)
+  host_exec "$n" env ${token:+CAIRN_API_TOKEN_FILE=$token} \
+    CAIRN_IMAGE_ROOT="${CAIRN_IMAGE_ROOT:-$CAIRN_STATE_DIR/images}" \
+    "$CAIRN_BIN/clusterctl" --endpoints "$endpoints" "$@"
+}
+
 # ctl N ARGS...: clusterctl inside host N (its network), talking to every host's API.
 ctl() {
   local n=$1
   shift
-  host_exec "$n" "$CAIRN_BIN/clusterctl" --endpoints "$(all_endpoints)" "$@"
+  clusterctl_in "$n" "$(all_endpoints)" "$@"
 }
 
 # write_node_yaml N [ROLE]: DIR/hostN/node.yaml of a static HOSTS-member cluster (ROLE voter|witness).
@@ -176,8 +194,10 @@ start_host() {
   fi
   "$CAIRN_BIN/clusterctl" config check "$dir/node.yaml" >/dev/null || return 1
   : >"$dir/clusterd.log"
+  # CAIRN_VOLUME_ROOT: where the container agent mounts volumes for its containers; per host, since
+  # the hosts share one file system.
   CAIRN_HOST=host$n CAIRN_IMAGE_ROOT="$CAIRN_STATE_DIR/images" \
-    CAIRN_CONTAINER_ROOT="$dir/containers" setsid \
+    CAIRN_CONTAINER_ROOT="$dir/containers" CAIRN_VOLUME_ROOT="$dir/volumes" setsid \
     nsenter --net="/run/netns/$(host_ns "$n")" -- "$CAIRN_BIN/clusterd" --config "$dir/node.yaml" \
     >>"$dir/clusterd.out" 2>&1 </dev/null &
   echo $! >"$dir/clusterd.pid"
@@ -209,7 +229,7 @@ leader_host() {
   local n
   for ((n = 1; n <= HOSTS; n++)); do
     # status exits 1 while any member is down, which is no matter here: row 2 is this endpoint's own.
-    if { host_exec "$n" "$CAIRN_BIN/clusterctl" --endpoints "$(host_ip "$n"):2379" --timeout 2s status 2>/dev/null ||
+    if { clusterctl_in "$n" "$(host_ip "$n"):2379" --timeout 2s status 2>/dev/null ||
       true; } | awk 'NR == 2 && $3 == "true" { found = 1 } END { exit !found }'; then
       echo "$n"
       return
@@ -222,4 +242,141 @@ unmount_all() {
   local m
   awk -v d="$1" '$2 == d || index($2, d "/") == 1 { print $2 }' /proc/self/mounts | sort -r |
     while read -r m; do umount -l "$m" 2>/dev/null || fusermount3 -u -z "$m" 2>/dev/null || true; done
+}
+
+# ---- a cluster formed securely: one host founds it, the others join with a token ----
+
+# host_role N: host N's role, the Nth word of CAIRN_HOST_ROLES (e.g. "voter voter witness"), default
+# voter. Host 1 founds the cluster and is always a voter (a witness cannot form a cluster alone).
+host_role() {
+  local roles
+  read -r -a roles <<<"${CAIRN_HOST_ROLES:-}"
+  if (($1 == 1)); then echo voter; else echo "${roles[$(($1 - 1))]:-voter}"; fi
+}
+
+# write_secure_node_yaml N ROLE [JOIN_ADDRESS JOIN_TOKEN]: DIR/hostN/node.yaml with peer
+# authentication required (auth.peer: required) and no initial_cluster. Without JOIN_*, the host
+# founds a one-member cluster and creates the cluster key at its first start; with them it joins
+# through the member at JOIN_ADDRESS (host:port of its API) with the token, and receives the key.
+# With DIR/api.token, the HTTP API requires it as bearer token. The file is 0600 (it holds the token).
+write_secure_node_yaml() {
+  local n=$1 role=$2 address=${3:-} token=${4:-} dir="$CAIRN_STATE_DIR/host$1"
+  mkdir -p "$dir"
+  (
+    umask 077
+    {
+      printf 'name: host%d\nrole: %s\ndata_dir: %s/data\n' "$n" "$role" "$dir"
+      printf 'peer_address: %s:2380\nclient_address: %s:2379\n' "$(host_ip "$n")" "$(host_ip "$n")"
+      [[ -n $address ]] && printf 'join:\n  address: %s\n  token: %s\n' "$address" "$token"
+      printf 'auth:\n  peer: required\n'
+      [[ -n $(api_token_file) ]] && printf '  api_token_file: %s\n' "$(api_token_file)"
+      printf 'log:\n  level: info\n  format: text\n  file: %s/clusterd.log\n' "$dir"
+    } >"$dir/node.yaml"
+  )
+}
+
+# make_api_token: DIR/api.token (0600, 32 random bytes as hex) unless it exists, or CAIRN_API_AUTH=0.
+make_api_token() {
+  [[ ${CAIRN_API_AUTH:-1} == 1 && ! -f $CAIRN_STATE_DIR/api.token ]] || return 0
+  (umask 077 && od -An -N32 -tx1 /dev/urandom | tr -d ' \n' >"$CAIRN_STATE_DIR/api.token" && echo >>"$CAIRN_STATE_DIR/api.token")
+}
+
+# create_join_token N ROLE: a new join token (valid 1 h) for ROLE made through host N's API, printed
+# and kept in DIR/join.token (voter) or DIR/join-witness.token, mode 0600. False when N refuses.
+create_join_token() {
+  local n=$1 role=$2 file="$CAIRN_STATE_DIR/join.token" token
+  [[ $role == voter ]] || file="$CAIRN_STATE_DIR/join-$role.token"
+  token=$(clusterctl_in "$n" "$(host_ip "$n"):2379" token create --ttl 1h --role "$role" 2>/dev/null) || return 1
+  [[ $token == cairn1.* ]] || return 1
+  (umask 077 && echo "$token" >"$file")
+  echo "$token"
+}
+
+# is_voter N [VIA]: true when the store's member list (asked through host VIA, default every host)
+# has host N as a started member that is not a learner.
+is_voter() {
+  local out
+  if [[ -n ${2:-} ]]; then
+    out=$(clusterctl_in "$2" "$(host_ip "$2"):2379" --timeout 3s member list 2>/dev/null) || return 1
+  else
+    out=$(ctl 1 --timeout 3s member list 2>/dev/null) || return 1
+  fi
+  awk -v h="host$1" '$2 == "started" && $3 == h && $NF == "false" { found = 1 } END { exit !found }' <<<"$out"
+}
+
+# live_host [SKIP]: the number of the first host (other than SKIP) whose clusterd runs, or false.
+live_host() {
+  local n
+  for ((n = 1; n <= HOSTS; n++)); do
+    ((n == ${1:-0})) && continue
+    clusterd_alive "$n" && { echo "$n"; return 0; }
+  done
+  return 1
+}
+
+# start_joiner N ROLE VIA [TOKEN]: writes host N's join node.yaml (VIA's address; TOKEN, else a fresh
+# token for ROLE made through VIA) and starts it; waits until it is a voter (a witness votes too) in
+# VIA's member list.
+start_joiner() {
+  local n=$1 role=$2 via=$3 token=${4:-}
+  [[ -n $token ]] || token=$(create_join_token "$via" "$role") ||
+    { echo "host$via did not make a join token" >&2; return 1; }
+  write_secure_node_yaml "$n" "$role" "$(host_ip "$via"):2379" "$token"
+  start_host "$n" >/dev/null || return 1
+  wait_until 60 "host$n to be a voting member" is_voter "$n" "$via" || return 1
+  echo "host$n (netns $(host_ns "$n"), $(host_ip "$n")): joined via host$via with token ${token:7:16} as $role, clusterd pid $(cat "$CAIRN_STATE_DIR/host$n/clusterd.pid")"
+}
+
+# form_cluster: creates the switch and hosts 1..HOSTS and forms the cluster securely. host1 founds it
+# alone (write_secure_node_yaml: no initial_cluster, auth.peer required, so it creates the cluster
+# key) and must serve within 30 s; then each other host joins with a join token made on host1
+# (kept in DIR/join.token, 0600) as host_role says, and is promoted. Returns once every host is a
+# voting member and there is a leader; prints one line per host. With CAIRN_API_AUTH=1 (default) the
+# API also requires the bearer token in DIR/api.token (ctl and clusterctl_in pass it). False, naming
+# the host, when a step does not complete in time.
+form_cluster() {
+  local n role
+  mkdir -p "$CAIRN_STATE_DIR"
+  make_api_token
+  create_switch
+  for ((n = 1; n <= HOSTS; n++)); do create_host "$n"; done
+  write_secure_node_yaml 1 voter
+  start_host 1 >/dev/null || return 1
+  wait_until 30 "host1 to serve" is_voter 1 1 || return 1
+  echo "host1 (netns $(host_ns 1), $(host_ip 1)): founded the cluster, key $CAIRN_STATE_DIR/host1/data/cluster.key, clusterd pid $(cat "$CAIRN_STATE_DIR/host1/clusterd.pid")"
+  local -A tokens  # one token per role, shared by the hosts joining with it
+  for ((n = 2; n <= HOSTS; n++)); do
+    role=$(host_role "$n")
+    [[ -n ${tokens[$role]:-} ]] || tokens[$role]=$(create_join_token 1 "$role") ||
+      { echo "host1 did not make a join token" >&2; return 1; }
+    start_joiner "$n" "$role" 1 "${tokens[$role]}" || return 1
+  done
+  wait_until 30 "a store leader" eval '[[ -n $(leader_host) ]]' || return 1
+  echo "form_cluster: $HOSTS hosts, every one a voting member, peer authentication on, leader host$(leader_host)"
+}
+
+# rejoin_host N: brings back host N whose store membership is gone (after `clusterd recover` on
+# another host): stops its clusterd, moves its data dir aside to data.before-rejoin-TIME (never
+# deleted; bricks and mounts are outside it and stay), makes a fresh token on a live host and starts
+# host N with a join node.yaml; returns once it is a voting member. Refused (false, with the reason)
+# while a member at host N's peer address is still listed: a member removed with `member remove`
+# cannot come back at the same peer address today (member ids derive from the peer URL, so the
+# rejoined node replays its own removal and stops: coord.removed), so this never removes one.
+rejoin_host() {
+  local n=$1 dir="$CAIRN_STATE_DIR/host$1" via members listed aside
+  via=$(live_host "$n") || { echo "rejoin_host $n: no live host to join through" >&2; return 1; }
+  members=$(clusterctl_in "$via" "$(host_ip "$via"):2379" --timeout 5s member list 2>&1) ||
+    { echo "rejoin_host $n: host$via cannot list the members: $members" >&2; return 1; }
+  listed=$(awk -v url="http://$(host_ip "$n"):2380" 'NR > 1 && index($0, url) { print $1 }' <<<"$members")
+  if [[ -n $listed ]]; then
+    echo "rejoin_host $n: host$n is still member $listed; rejoin_host is for a host whose membership is gone (clusterd recover)" >&2
+    return 1
+  fi
+  stop_host "$n"
+  if [[ -d $dir/data ]]; then
+    aside="$dir/data.before-rejoin-$(date +%Y%m%d-%H%M%S)"
+    mv "$dir/data" "$aside"
+    echo "rejoin_host $n: its old data dir moved to $aside"
+  fi
+  start_joiner "$n" "$(host_role "$n")" "$via"
 }
