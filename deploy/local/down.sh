@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Removes everything deploy/local/up.sh made: containers (stopped through LXC inside their host's
-# network namespace), mounts (volume mounts, unions, container roots), every process of every host
-# (clusterd, cairn-mount, unionmount, LXC monitors), the host namespaces, the switch and the state
-# directory. Safe to run twice, and after a partial up.sh.
+# network namespace, made by clusterctl or by the host's container agent), mounts (the mount agents'
+# volume mounts, unions, container roots), every process of every host (clusterd, cairn-mount,
+# unionmount, LXC monitors; the security step's intruder host too), the host namespaces, the switch
+# and the state directory (keys, join and API tokens included). Safe to run twice, and after a
+# partial up.sh.
 #
 #   deploy/local/down.sh [--keep-state]   --keep-state keeps CAIRN_STATE_DIR (configs, logs, data)
 set -uo pipefail
@@ -20,15 +22,16 @@ host_numbers() {
 }
 
 for n in $(host_numbers | sort -un); do
-  croot="$CAIRN_STATE_DIR/host$n/containers"
-  if [[ -d $croot ]] && ns_exists "$(host_ns "$n")"; then
+  stop_host "$n"   # clusterd first, so its agents do not restart what is stopped next
+  # Containers made by clusterctl on the host (containers/) and by its container agent (data/containers/).
+  for croot in "$CAIRN_STATE_DIR/host$n/containers" "$CAIRN_STATE_DIR/host$n/data/containers"; do
+    [[ -d $croot ]] && ns_exists "$(host_ns "$n")" || continue
     for c in "$croot"/*/config; do
       [[ -f $c ]] || continue
       name=$(basename "$(dirname "$c")")
       host_exec "$n" lxc-stop -P "$croot" -n "$name" -k >/dev/null 2>&1 && echo "down.sh: stopped container $name on host$n"
     done
-  fi
-  stop_host "$n"   # clusterd first, so it does not restart what is killed next
+  done
   pids=$(host_pids "$n")
   if [[ -n $pids ]]; then
     kill -9 $pids 2>/dev/null

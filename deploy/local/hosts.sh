@@ -160,16 +160,37 @@ write_node_yaml() {
   } >"$dir/node.yaml"
 }
 
-# write_cluster_yaml FILE: the hosts section of a cluster.yaml (docs/config.md) for these hosts, for
-# `clusterctl apply -f FILE`. Volumes, mounts and containers are made step by step in Parts C and D.
+# write_cluster_yaml FILE: a cluster.yaml (docs/config.md) for these hosts and this state dir, the
+# equivalent of config/cluster.yaml (which names the default 3 hosts and /var/lib/cairn-local): every
+# host (a witness only votes), volume gv0 (replica 3 over the first three storage hosts), mounted on
+# the first two, image base (busybox), containers c1 (gv0 at /data) and c2 (gv0 read-only, plus a
+# plain directory of its host) on the first storage host. Fewer than 3 storage hosts: hosts only.
 write_cluster_yaml() {
-  local i
+  local i storage=()
+  for ((i = 1; i <= HOSTS; i++)); do [[ $(host_role "$i") == witness ]] || storage+=("$i"); done
   {
-    echo "# The local cluster's hosts (deploy/local/hosts.sh, write_cluster_yaml)."
+    echo "# Written by deploy/local/hosts.sh (write_cluster_yaml) for $HOSTS hosts under $CAIRN_STATE_DIR;"
+    echo "# the same desired state as config/cluster.yaml. Apply: clusterctl apply -f FILE"
     echo "hosts:"
     for ((i = 1; i <= HOSTS; i++)); do
-      printf '  - name: host%d\n    address: %s\n    roles: [voter, storage]\n' "$i" "$(host_ip "$i")"
+      if [[ $(host_role "$i") == witness ]]; then
+        printf '  - name: host%d\n    address: %s\n    roles: [witness]\n' "$i" "$(host_ip "$i")"
+      else
+        printf '  - name: host%d\n    address: %s\n    roles: [voter, storage]\n' "$i" "$(host_ip "$i")"
+      fi
     done
+    if ((${#storage[@]} >= 3)); then
+      printf '\nvolumes:\n  - name: gv0\n    type: replicate\n    replica: 3\n    bricks:\n'
+      for i in "${storage[@]:0:3}"; do printf '      - host%d:%s/host%d/bricks/gv0\n' "$i" "$CAIRN_STATE_DIR" "$i"; done
+      printf '    options:\n      no_quorum: eio\n    state: started\n\nmounts:\n'
+      for i in "${storage[@]:0:2}"; do
+        printf '  - host: host%d\n    volume: gv0\n    path: %s/host%d/mnt/gv0\n' "$i" "$CAIRN_STATE_DIR" "$i"
+      done
+      printf '\nimages:\n  - name: base\n    source: busybox\n\ncontainers:\n'
+      printf '  - name: c1\n    image: base\n    host: host%d\n    volumes: [gv0:/data]\n    state: running\n' "${storage[0]}"
+      printf '  - name: c2\n    image: base\n    host: host%d\n    volumes: [gv0:/data:ro]\n' "${storage[0]}"
+      printf '    binds: [%s/host%d/shared:/shared:ro]\n    state: running\n' "$CAIRN_STATE_DIR" "${storage[0]}"
+    fi
   } >"$1"
 }
 
@@ -204,7 +225,7 @@ start_host() {
   disown $!  # it outlives this script; no job-control notice when it is killed
   if ! wait_for_file_line "$dir/clusterd.log" "clusterd.started" 30; then
     echo "host$n's clusterd did not start; its log:" >&2
-    tail -20 "$dir/clusterd.log" "$dir/clusterd.out" >&2
+    tail -n 20 "$dir/clusterd.log" "$dir/clusterd.out" >&2
     return 1
   fi
   echo "host$n (netns $(host_ns "$n"), $(host_ip "$n")) runs clusterd pid $(cat "$dir/clusterd.pid"); config and log in $dir"

@@ -3,11 +3,7 @@
 # killed host comes back and catches up. Sourced by up.sh (needs HOSTS, CAIRN_BIN and hosts.sh).
 
 # part_a_ctl N ENDPOINTS ARGS...: clusterctl inside host N against the given endpoints only.
-part_a_ctl() {
-  local n=$1 endpoints=$2
-  shift 2
-  host_exec "$n" "$CAIRN_BIN/clusterctl" --endpoints "$endpoints" "$@"
-}
+part_a_ctl() { clusterctl_in "$@"; }
 
 echo
 echo "== Part A: the coordination store =="
@@ -35,7 +31,7 @@ if ((HOSTS >= 3)); then
   echo "part A: first successful write ${elapsed_ms} ms after the kill; new leader: host$(leader_host)"
   part_a_ctl "$survivor" "$(all_endpoints)" status || true  # the dead host shows its error
 
-  echo "part A: host$leader comes back and catches up"
+  echo "part A: host$leader comes back with its data dir and key (no token: it joined once) and catches up"
   start_host "$leader"
   wait_until 30 "host$leader to catch up" part_a_ctl "$leader" "$(host_ip "$leader"):2379" \
     --timeout 2s kv get /demo/after-failover

@@ -1,14 +1,16 @@
-# Part D of the workflow on host1, narrated: a busybox image built (no download), three containers
-# sharing it (each writes only to its own layer), `image show` with the sharing, experiment 1 (the
-# union of two containers' data directories bound into a third) and experiment 2 (a container layered
-# over another's root, then a read-only one). Sourced by up.sh after Part C (needs CAIRN_BIN and
-# hosts.sh's functions). Containers are LXC through liblxc; when LXC cannot start one here, Part D
-# says so and stops without failing the rest.
+# Part D of the workflow, narrated: containers c1 and c2 of the applied cluster.yaml run on host1 on
+# image base (built by apply from Debian's busybox-static, no download), started by host1's container
+# agent; Part D waits until both run, shows them sharing volume gv0 (c1 writes, c2 reads read-only,
+# host2's mount sees the file) and image base (`image show`), then experiment 1 (the union of two
+# containers' data directories bound read-only into a third) and experiment 2 (a container layered
+# over another's root, then a read-only one), made with imperative verbs and removed afterwards, so
+# the cluster is back to the file's desired state. Sourced by up.sh after Part C (needs CAIRN_BIN and
+# hosts.sh's functions). When LXC cannot run containers here, Part D says so and fails.
 
-export CAIRN_IMAGE_ROOT="$CAIRN_STATE_DIR/images"
-DHOST=1                                  # the host the containers run on
+DHOST=1                                  # the host the containers run on (the file's c1 and c2)
 export CAIRN_HOST=host$DHOST CAIRN_CONTAINER_ROOT="$CAIRN_STATE_DIR/host$DHOST/containers"
-mkdir -p "$CAIRN_IMAGE_ROOT" "$CAIRN_CONTAINER_ROOT"
+mkdir -p "$CAIRN_CONTAINER_ROOT"
+EXPERIMENTS=(frozen1 over1 reader web2 web1)   # removal order: users of a root or a union first
 
 # part_d_say ARGS...: prints the command line, quoting the arguments that need it.
 part_d_say() {
@@ -20,56 +22,81 @@ part_d_say() {
 }
 part_d() { part_d_say "$@"; ctl "$DHOST" "$@"; }
 
-part_d_run() {
+# containers_running NAME...: true when `container list` shows every NAME running.
+containers_running() {
+  local out name
+  out=$(ctl "$DHOST" --timeout 3s container list 2>/dev/null) || return 1
+  for name in "$@"; do
+    awk -v c="$name" '$1 == c && tolower($3) == "running" { f = 1 } END { exit !f }' <<<"$out" || return 1
+  done
+}
+
+part_d_applied() {
   echo
-  echo "== Part D: containers sharing one image (on host$DHOST) =="
-  if ctl "$DHOST" image show busybox >/dev/null 2>&1; then
-    echo "part D: image busybox exists already"
-  else
-    part_d image build-busybox busybox || return 1
-  fi
-  local c
-  for c in web1 web2 web3; do
-    if ctl "$DHOST" container show "$c" >/dev/null 2>&1; then
-      echo "part D: container $c exists already"
-      continue
-    fi
-    if ! part_d container create "$c" --image busybox --start --wait 60; then
-      echo "part D: LXC could not start a container here; the rest of Part D is skipped" >&2
+  echo "== Part D: containers sharing image base and volume gv0 (from the file, on host$DHOST) =="
+  echo "part D: waiting until host$DHOST's container agent runs c1 and c2"
+  if ! wait_until 20 "containers c1 and c2 to run" containers_running c1 c2; then
+    # Known bug (services/containers): after its host was killed (Part C), the container agent
+    # records a container whose desired state is running as stopped and never starts it again (it
+    # acts only on new generations). Started by hand until the agent converges by itself.
+    echo "part D: c1 and c2 stay stopped after host$DHOST was killed (container agent bug: it does not restart them); starting them by hand:"
+    ctl "$DHOST" container list
+    part_d container start c1 || return 1
+    part_d container start c2 || return 1
+    if ! wait_until 60 "containers c1 and c2 to run" containers_running c1 c2; then
+      ctl "$DHOST" container list >&2 || true
       return 1
     fi
-  done
-  for c in web1 web2 web3; do
+  fi
+  part_d container list
+  part_d container exec c1 -- sh -c 'echo "written by c1 into volume gv0" > /data/from-c1.txt && ls /data | head -3'
+  part_d container exec c2 -- sh -c 'cat /data/from-c1.txt; ls -d /shared; touch /data/x' || true
+  echo "part D: the same file through host2's mount of gv0:"
+  echo "  \$ cat $CAIRN_STATE_DIR/host2/mnt/gv0/from-c1.txt"
+  echo "  $(cat "$CAIRN_STATE_DIR/host2/mnt/gv0/from-c1.txt")"
+  part_d image show base
+}
+
+part_d_experiments() {
+  local c
+  for c in web1 web2; do
+    part_d container create "$c" --image base --start --wait 60 || return 1
     part_d container exec "$c" -- sh -c "mkdir -p /data && echo 'hello from $c' > /data/$c.txt && ls /data"
   done
-  part_d container list
-  part_d image show busybox
-  part_d container show web1
-
-  echo "part D: experiment 1: the data directories of web1 and web2 as one union, bound read-only into a fourth container, reader"
+  echo "part D: experiment 1: the data directories of web1 and web2 as one union, bound read-only into a new container, reader"
   local up1="$CAIRN_CONTAINER_ROOT/web1/upper/data" up2="$CAIRN_CONTAINER_ROOT/web2/upper/data"
-  local shared="$CAIRN_STATE_DIR/host$DHOST/shared-data"
-  mkdir -p "$shared"
-  if ! mountpoint -q "$shared"; then
-    part_d union mount -b "$up1=ro" -b "$up2=ro" "$shared"
-  fi
-  if ! ctl "$DHOST" container show reader >/dev/null 2>&1; then
-    part_d container create reader --image busybox --bind "$shared:/shared:ro" --start --wait 60
-  fi
+  SHARED="$CAIRN_STATE_DIR/host$DHOST/shared-data"
+  mkdir -p "$SHARED"
+  part_d union mount -b "$up1=ro" -b "$up2=ro" "$SHARED" || return 1
+  part_d container create reader --image base --bind "$SHARED:/shared:ro" --start --wait 60 || return 1
   part_d container exec reader -- sh -c 'ls /shared; cat /shared/*.txt'
 
   echo "part D: experiment 2: a container over web1's root sees web1's files; its writes stay its own"
-  if ! ctl "$DHOST" container show over1 >/dev/null 2>&1; then
-    part_d container create over1 --rootfs-from web1 --start --wait 60
-  fi
+  part_d container create over1 --rootfs-from web1 --start --wait 60 || return 1
   part_d container exec over1 -- sh -c 'cat /data/web1.txt; echo changed-by-over1 > /data/web1.txt; cat /data/web1.txt'
   part_d container exec web1 -- cat /data/web1.txt
-  if ! ctl "$DHOST" container show frozen1 >/dev/null 2>&1; then
-    part_d container create frozen1 --rootfs-from web1 --read-only --start --wait 60
-  fi
+  part_d container create frozen1 --rootfs-from web1 --read-only --start --wait 60 || return 1
   part_d container exec frozen1 -- sh -c 'touch /data/x' || true
-  part_d image show busybox
-  echo "== Part D done =="
+  part_d image show base
 }
 
-part_d_run || echo "part D: stopped early (see above)" >&2
+# part_d_cleanup: removes the experiments' containers and union (they are not in the file).
+part_d_cleanup() {
+  local c
+  echo "part D: the experiments' containers and union are removed (the file does not list them):"
+  for c in "${EXPERIMENTS[@]}"; do
+    ctl "$DHOST" container show "$c" >/dev/null 2>&1 || continue
+    part_d container rm --force --grace 2 "$c" || return 1
+  done
+  if mountpoint -q "$SHARED" 2>/dev/null; then part_d union umount "$SHARED"; fi
+  part_d container list
+}
+
+SHARED="$CAIRN_STATE_DIR/host$DHOST/shared-data"
+if ! part_d_applied; then
+  echo "part D: the applied containers did not run (see above)" >&2
+  exit 1
+fi
+part_d_experiments || echo "part D: an experiment failed (see above)" >&2
+part_d_cleanup || { echo "part D: could not remove the experiments" >&2; exit 1; }
+echo "== Part D done =="
