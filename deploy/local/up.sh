@@ -115,14 +115,18 @@ echo
 echo "up.sh: \$ clusterctl status"
 ctl 1 status || true   # exits 1 while anything is down
 
+token=$(api_token_file)
 cat <<TEXT
 
 up.sh: the cluster keeps running. Each host is a network namespace; run commands inside one, e.g.
-  nsenter --net=/run/netns/$(host_ns 1) $CAIRN_BIN/clusterctl --endpoints $(all_endpoints) status
-  nsenter --net=/run/netns/$(host_ns 1) $CAIRN_BIN/clusterctl --endpoints $(all_endpoints) volume status
-  ls $CAIRN_STATE_DIR/host1/mnt/vol0         (the volume, mounted on host1 and host2)
-  CAIRN_HOST=host1 CAIRN_IMAGE_ROOT=$CAIRN_STATE_DIR/images CAIRN_CONTAINER_ROOT=$CAIRN_STATE_DIR/host1/containers \\
-    nsenter --net=/run/netns/$(host_ns 1) $CAIRN_BIN/clusterctl --endpoints $(all_endpoints) container list
-Configs, logs and data: $CAIRN_STATE_DIR/hostN (node.yaml, clusterd.log, data/, bricks/, mnt/).
+  export CAIRN_ENDPOINTS=$(all_endpoints)${token:+ CAIRN_API_TOKEN_FILE=$token}
+  nsenter --net=/run/netns/$(host_ns 1) $CAIRN_BIN/clusterctl status
+  nsenter --net=/run/netns/$(host_ns 1) $CAIRN_BIN/clusterctl volume status gv0
+  nsenter --net=/run/netns/$(host_ns 1) $CAIRN_BIN/clusterctl token create --ttl 1h   (a join token for one more host)
+  ls $CAIRN_STATE_DIR/host1/mnt/gv0          (volume gv0, mounted by the mount agents of host1 and host2)
+  CAIRN_HOST=host1 nsenter --net=/run/netns/$(host_ns 1) $CAIRN_BIN/clusterctl container exec c1 -- ls /data
+Change the desired state: edit ${CLUSTER_FILE#"$ROOT"/}, then clusterctl diff -f FILE and apply -f FILE.
+Configs, logs and data: $CAIRN_STATE_DIR/hostN (node.yaml, clusterd.log, data/ with cluster.key, bricks/, mnt/);
+join token: $CAIRN_STATE_DIR/join.token.
 Stop and remove everything: deploy/local/down.sh
 TEXT
