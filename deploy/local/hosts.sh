@@ -368,8 +368,10 @@ form_cluster() {
   local -A tokens  # one token per role, shared by the hosts joining with it
   for ((n = 2; n <= HOSTS; n++)); do
     role=$(host_role "$n")
-    [[ -n ${tokens[$role]:-} ]] || tokens[$role]=$(create_join_token 1 "$role") ||
-      { echo "host1 did not make a join token" >&2; return 1; }
+    if [[ -z ${tokens[$role]:-} ]]; then
+      tokens[$role]=$(create_join_token 1 "$role") || { echo "host1 did not make a join token" >&2; return 1; }
+      echo "form_cluster: \$ clusterctl token create --ttl 1h --role $role   (on host1: token ${tokens[$role]:7:16}, kept in $CAIRN_STATE_DIR/join$([[ $role == voter ]] || echo "-$role").token)"
+    fi
     start_joiner "$n" "$role" 1 "${tokens[$role]}" || return 1
   done
   wait_until 30 "a store leader" eval '[[ -n $(leader_host) ]]' || return 1
