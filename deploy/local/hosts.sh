@@ -307,8 +307,8 @@ make_api_token() {
 create_join_token() {
   local n=$1 role=$2 file="$CAIRN_STATE_DIR/join.token" token
   [[ $role == voter ]] || file="$CAIRN_STATE_DIR/join-$role.token"
-  token=$(clusterctl_in "$n" "$(host_ip "$n"):2379" token create --ttl 1h --role "$role" 2>/dev/null) || return 1
-  [[ $token == cairn1.* ]] || return 1
+  token=$(clusterctl_in "$n" "$(host_ip "$n"):2379" token create --ttl 1h --role "$role" 2>"$CAIRN_STATE_DIR/token.err") &&
+    [[ $token == cairn1.* ]] || { cat "$CAIRN_STATE_DIR/token.err" >&2; return 1; }
   (umask 077 && echo "$token" >"$file")
   echo "$token"
 }
