@@ -21,6 +21,7 @@
 #include <sstream>
 #include <thread>
 
+#include "cairn/common/process.h"
 #include "cairn/containers/tree.h"
 
 extern char** environ;
@@ -101,22 +102,7 @@ std::string DefaultContainerRoot() {
   return env != nullptr && *env != '\0' ? env : "/var/lib/cairn/containers";
 }
 
-Result<std::string> FindUnionmount() {
-  if (const char* env = std::getenv("CAIRN_UNIONMOUNT"); env != nullptr && *env != '\0') {
-    if (access(env, X_OK) != 0) return NotFoundError("CAIRN_UNIONMOUNT=" + std::string(env) + ": " + ErrnoText(errno));
-    return std::string(env);
-  }
-  char self[PATH_MAX];
-  ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-  if (n > 0) {
-    std::string dir(self, static_cast<size_t>(n));
-    dir = dir.substr(0, dir.rfind('/'));
-    for (const std::string& candidate : {dir + "/unionmount", dir + "/../bin/unionmount"}) {
-      if (access(candidate.c_str(), X_OK) == 0) return candidate;
-    }
-  }
-  return NotFoundError("unionmount not found next to this program; build it (target unionmount) or set CAIRN_UNIONMOUNT");
-}
+Result<std::string> FindUnionmount() { return FindProgram("unionmount", "CAIRN_UNIONMOUNT"); }
 
 Status ValidateInit(const std::string& init) {
   if (init.empty() || init[0] != '/' || init.find('\n') != std::string::npos) {

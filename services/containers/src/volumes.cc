@@ -15,6 +15,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "cairn/common/process.h"
 #include "cairn/proto/volume.pb.h"
 
 extern char** environ;
@@ -44,53 +45,11 @@ std::string FuseTypeAt(const std::string& dir) {
   return found;
 }
 
-// Runs args with stdout+stderr captured, waiting up to timeout. The daemon cairn-mount leaves
-// behind closes its copies of the pipe, so waiting for the first process's exit is enough.
+// Runs args with stdout+stderr captured, waiting up to timeout: {exit code, output}. The daemon
+// cairn-mount leaves behind keeps the pipe; RunProgram waits for the first process's exit only.
 Result<std::pair<int, std::string>> RunCaptured(const std::vector<std::string>& args, std::chrono::seconds timeout) {
-  int pipe_fds[2];
-  if (pipe2(pipe_fds, O_CLOEXEC) != 0) return IoError("pipe: " + ErrnoText(errno));
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_adddup2(&actions, pipe_fds[1], 1);
-  posix_spawn_file_actions_adddup2(&actions, pipe_fds[1], 2);
-  std::vector<char*> argv;
-  for (const std::string& arg : args) argv.push_back(const_cast<char*>(arg.c_str()));
-  argv.push_back(nullptr);
-  pid_t pid = 0;
-  int rc = posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  close(pipe_fds[1]);
-  if (rc != 0) {
-    close(pipe_fds[0]);
-    return UnavailableError("starting " + args[0] + ": " + ErrnoText(rc));
-  }
-  fcntl(pipe_fds[0], F_SETFL, O_NONBLOCK);
-  std::string output;
-  auto drain = [&] {
-    char buffer[4096];
-    ssize_t n;
-    while ((n = read(pipe_fds[0], buffer, sizeof buffer)) > 0) output.append(buffer, static_cast<size_t>(n));
-  };
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  for (;;) {
-    drain();
-    int status = 0;
-    pid_t done = waitpid(pid, &status, WNOHANG);
-    if (done == pid) {
-      drain();
-      close(pipe_fds[0]);
-      return std::make_pair(WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status), output);
-    }
-    if (std::chrono::steady_clock::now() > deadline) {
-      kill(pid, SIGKILL);
-      waitpid(pid, &status, 0);
-      close(pipe_fds[0]);
-      return DeadlineExceededError(args[0] + " did not finish within " + std::to_string(timeout.count()) + " s: " + output);
-    }
-    pollfd wait_for_output{pipe_fds[0], POLLIN, 0};
-    poll(&wait_for_output, 1, 20);  // wakes for output, else re-checks the child every 20 ms
-  }
+  CAIRN_ASSIGN_OR_RETURN(RunResult result, RunProgram(args, RunOptions{.timeout = timeout}));
+  return std::make_pair(result.exit_code, std::move(result.output));
 }
 
 std::string Trimmed(std::string text) {
@@ -110,22 +69,7 @@ std::string DefaultImageVolume() {
   return env != nullptr ? env : "";
 }
 
-Result<std::string> FindCairnMount() {
-  if (const char* env = std::getenv("CAIRN_MOUNT"); env != nullptr && *env != '\0') {
-    if (access(env, X_OK) != 0) return NotFoundError("CAIRN_MOUNT=" + std::string(env) + ": " + ErrnoText(errno));
-    return std::string(env);
-  }
-  char self[PATH_MAX];
-  ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-  if (n > 0) {
-    std::string dir(self, static_cast<size_t>(n));
-    dir = dir.substr(0, dir.rfind('/'));
-    for (const std::string& candidate : {dir + "/cairn-mount", dir + "/../bin/cairn-mount"}) {
-      if (access(candidate.c_str(), X_OK) == 0) return candidate;
-    }
-  }
-  return NotFoundError("cairn-mount not found next to this program; build it (target cairn-mount) or set CAIRN_MOUNT");
-}
+Result<std::string> FindCairnMount() { return FindProgram("cairn-mount", "CAIRN_MOUNT"); }
 
 Result<VolumeUse> ParseVolumeUse(const std::string& text) {
   std::vector<std::string> parts;
