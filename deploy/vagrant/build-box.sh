@@ -46,6 +46,9 @@ include=$(printf '%s\n' "${BOX_PACKAGES[@]}" | sort -u | paste -sd,)
 WORK=$(mktemp -d /var/tmp/cairn-box-XXXXXX)
 MNT="$WORK/root"
 LOOP=""
+# The debootstrapped tree is kept until the box is made, so a failure in a later step is retried in
+# minutes instead of a new debootstrap (it is reused only for the same package list).
+ROOTFS=${CAIRN_BOX_ROOTFS:-/var/tmp/cairn-box-rootfs}
 cleanup() {
   local m
   for m in dev/pts dev proc sys ""; do
@@ -55,8 +58,21 @@ cleanup() {
   rm -rf "$WORK"
 }
 trap cleanup EXIT
+trap 'echo "build-box.sh: failed at line $LINENO: $BASH_COMMAND" >&2' ERR
 
 started=$SECONDS
+if [[ -f $ROOTFS/.cairn-include && $(cat "$ROOTFS/.cairn-include") == "$include" ]]; then
+  echo "build-box.sh: reusing the debootstrapped tree in $ROOTFS"
+else
+  echo "build-box.sh: debootstrap bookworm into $ROOTFS with: $include"
+  rm -rf "$ROOTFS"
+  mkdir -p "$ROOTFS" /var/cache/cairn-box-debs
+  debootstrap --variant=minbase --cache-dir=/var/cache/cairn-box-debs --include="$include" bookworm "$ROOTFS" \
+    "$MIRROR" >"$WORK/debootstrap.log" 2>&1 || { tail -30 "$WORK/debootstrap.log" >&2; exit 1; }
+  echo "$include" >"$ROOTFS/.cairn-include"
+  echo "build-box.sh: debootstrap done in $((SECONDS - started)) s"
+fi
+
 # One bootable partition at 1 MiB, reached through a loop device at that offset (partition scanning of
 # loop devices is not available everywhere). ext4 without 64bit/metadata_csum, which EXTLINUX reads.
 echo "build-box.sh: a ${SIZE_GB} GiB disk with one ext4 partition"
@@ -66,10 +82,8 @@ LOOP=$(losetup --show -f -o $((1024 * 1024)) "$WORK/disk.raw")
 mkfs.ext4 -q -L root -O ^64bit,^metadata_csum "$LOOP"
 mkdir -p "$MNT"
 mount "$LOOP" "$MNT"
-
-echo "build-box.sh: debootstrap bookworm with: $include"
-debootstrap --variant=minbase --include="$include" bookworm "$MNT" "$MIRROR" >"$WORK/debootstrap.log" 2>&1 ||
-  { tail -30 "$WORK/debootstrap.log" >&2; exit 1; }
+cp -a "$ROOTFS/." "$MNT/"
+rm -f "$MNT/.cairn-include"
 for m in dev dev/pts proc sys; do mount --bind "/$m" "$MNT/$m"; done
 
 echo "LABEL=root / ext4 errors=remount-ro 0 1" >"$MNT/etc/fstab"
@@ -83,16 +97,19 @@ Name=eth0
 [Network]
 DHCP=yes
 NET
-chroot "$MNT" systemctl enable systemd-networkd ssh >/dev/null 2>&1
-# Boot does not wait for every link (eth1 is configured later by vagrant).
-chroot "$MNT" systemctl disable systemd-networkd-wait-online >/dev/null 2>&1 || true
+chroot "$MNT" systemctl enable systemd-networkd ssh
+# systemd-networkd-wait-online stays on: at a reboot, network-online (which clusterd.service waits
+# for) then means eth1's fixed address, configured by vagrant at the first `up`, is there.
 chroot "$MNT" useradd -m -s /bin/bash vagrant
 echo "vagrant:vagrant" | chroot "$MNT" chpasswd
 echo "vagrant ALL=(ALL) NOPASSWD: ALL" >"$MNT/etc/sudoers.d/vagrant"
 chmod 0440 "$MNT/etc/sudoers.d/vagrant"
 mkdir -p "$MNT/home/vagrant/.ssh"
-pubkey=${CAIRN_BOX_PUBKEY:-$(ls /usr/share/rubygems-integration/all/gems/vagrant-*/keys/vagrant.pub \
-  /opt/vagrant/embedded/gems/gems/vagrant-*/keys/vagrant.pub 2>/dev/null | head -1)}
+pubkey=${CAIRN_BOX_PUBKEY:-}
+for candidate in /usr/share/rubygems-integration/all/gems/vagrant-*/keys/vagrant.pub \
+  /opt/vagrant/embedded/gems/gems/vagrant-*/keys/vagrant.pub; do
+  [[ -z $pubkey && -f $candidate ]] && pubkey=$candidate
+done
 [[ -f $pubkey ]] || { echo "build-box.sh: no vagrant.pub (set CAIRN_BOX_PUBKEY)" >&2; exit 1; }
 cp "$pubkey" "$MNT/home/vagrant/.ssh/authorized_keys"
 chmod 700 "$MNT/home/vagrant/.ssh"
@@ -112,7 +129,7 @@ ExecStart=/usr/bin/ssh-keygen -A
 [Install]
 WantedBy=multi-user.target
 UNIT
-chroot "$MNT" systemctl enable ssh-hostkeys.service >/dev/null 2>&1
+chroot "$MNT" systemctl enable ssh-hostkeys.service
 # BIOS boot with EXTLINUX: syslinux's MBR code, then the partition's boot record and /boot/extlinux.
 kver=$(basename "$(ls "$MNT"/boot/vmlinuz-* | sort -V | tail -1)")
 kver=${kver#vmlinuz-}
@@ -155,6 +172,7 @@ VF
 # No compression: the qcow2 holds only used blocks, and gzip would cost minutes of CPU.
 tar -C "$WORK" -cf "$OUT.tmp" metadata.json Vagrantfile box.img
 mv "$OUT.tmp" "$OUT"
+rm -rf "$ROOTFS"
 echo "build-box.sh: $OUT ($(du -h "$OUT" | cut -f1), $((SECONDS - started)) s)"
 if ((add)); then
   vagrant box add --force --name cairn/bookworm "$OUT"
