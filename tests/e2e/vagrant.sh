@@ -35,7 +35,7 @@ fail() { echo "FAIL: $*" >&2; exit 1; }
 
 # Vagrant's state and the stripped binaries the VMs get live outside the repository.
 WORK=$(mktemp -d /var/tmp/cairn-vagrant-XXXXXX)
-export VAGRANT_DOTFILE_PATH=$WORK/dot CAIRN_BIN_DIR=$WORK/bin
+export VAGRANT_DOTFILE_PATH=$WORK/dot CAIRN_BIN_DIR=$WORK/bin VAGRANT_CHECKPOINT_DISABLE=1 VAGRANT_BOX_UPDATE_CHECK_DISABLE=1
 mkdir -p "$CAIRN_BIN_DIR"
 for b in clusterd clusterctl cairn-mount unionmount; do strip -o "$CAIRN_BIN_DIR/$b" "$BIN_SRC/$b"; done
 pool_existed=0
