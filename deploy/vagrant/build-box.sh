@@ -116,8 +116,10 @@ chmod 700 "$MNT/home/vagrant/.ssh"
 chmod 600 "$MNT/home/vagrant/.ssh/authorized_keys"
 chroot "$MNT" chown -R vagrant:vagrant /home/vagrant/.ssh
 echo 'UseDNS no' >"$MNT/etc/ssh/sshd_config.d/vagrant.conf"
-# SSH host keys are made at first boot, so the VMs do not share them.
+# SSH host keys are made at first boot, so the VMs do not share them: Ed25519 and ECDSA only, since
+# an RSA key took over 11 minutes under software emulation on a loaded machine (`ssh-keygen -A`).
 rm -f "$MNT"/etc/ssh/ssh_host_*
+printf 'HostKey /etc/ssh/ssh_host_ed25519_key\nHostKey /etc/ssh/ssh_host_ecdsa_key\n' >"$MNT/etc/ssh/sshd_config.d/hostkeys.conf"
 cat >"$MNT/etc/systemd/system/ssh-hostkeys.service" <<'UNIT'
 [Unit]
 Description=Make SSH host keys on first boot
@@ -125,10 +127,13 @@ Before=ssh.service
 ConditionPathExists=!/etc/ssh/ssh_host_ed25519_key
 [Service]
 Type=oneshot
-ExecStart=/usr/bin/ssh-keygen -A
+ExecStart=/usr/bin/ssh-keygen -q -t ed25519 -N "" -f /etc/ssh/ssh_host_ed25519_key
+ExecStart=/usr/bin/ssh-keygen -q -t ecdsa -N "" -f /etc/ssh/ssh_host_ecdsa_key
 [Install]
 WantedBy=multi-user.target
 UNIT
+# lxc-net (a NAT bridge with dnsmasq for LXC) is not used: Cairn's containers have no network by default.
+chroot "$MNT" systemctl mask lxc-net.service
 chroot "$MNT" systemctl enable ssh-hostkeys.service
 # BIOS boot with EXTLINUX: syslinux's MBR code, then the partition's boot record and /boot/extlinux.
 kver=$(basename "$(ls "$MNT"/boot/vmlinuz-* | sort -V | tail -1)")

@@ -12,8 +12,10 @@
 # The VMs, the libvirt networks and the box's volume in the storage pool are removed at the end, also
 # on failure (CAIRN_KEEP_VMS=1 keeps the VMs); the box file under /var/tmp is kept for the next run.
 #
-#   tests/e2e/vagrant.sh [BIN_DIR]    (root; BIN_DIR default build/bin; needs /dev/kvm, else set
-#                                      CAIRN_LIBVIRT_DRIVER=qemu and expect ~5x longer)
+#   tests/e2e/vagrant.sh [BIN_DIR]    (root; BIN_DIR default build/bin; KVM when /dev/kvm exists, else
+#                                      or where nested KVM fails, CAIRN_LIBVIRT_DRIVER=qemu: far slower)
+# Status: the box, networks and domains were made for real; the VMs never reached provisioning on the
+# machine it was written on (deploy/vagrant/README.md "Status"), so the workflow below is unrun.
 # Installs vagrant, vagrant-libvirt, libvirt and QEMU from Debian when missing (host-setup.sh).
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
