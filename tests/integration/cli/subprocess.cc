@@ -5,15 +5,19 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <chrono>
-#include <random>
+#include <condition_variable>
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
+#include <random>
+#include <thread>
 
 extern char** environ;
 
@@ -24,6 +28,84 @@ void CloseFd(int& fd) {
   if (fd >= 0) ::close(fd);
   fd = -1;
 }
+
+// What the child needs, prepared before fork: after fork it may only call async-signal-safe
+// functions.
+struct ForkRequest {
+  const char* path = nullptr;
+  char* const* argv = nullptr;
+  char* const* envp = nullptr;
+  int out_fd = -1;  // becomes the child's stdout
+  int err_fd = -1;  // becomes the child's stderr
+};
+
+// Forks and execs. The child asks for SIGKILL when its parent dies, so a test binary that
+// crashes or is killed takes its clusterd & co with it. getppid() against the pid recorded before
+// fork closes the race where the parent dies before prctl runs.
+pid_t ForkAndExec(const ForkRequest& request) {
+  const pid_t parent = ::getpid();
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    if (::prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || ::getppid() != parent) ::_exit(127);
+    ::dup2(request.out_fd, STDOUT_FILENO);
+    ::dup2(request.err_fd, STDERR_FILENO);
+    ::execve(request.path, request.argv, request.envp);
+    ::_exit(127);
+  }
+  return pid;
+}
+
+// PR_SET_PDEATHSIG fires when the *thread* that forked exits, not the process. A Subprocess made
+// on a short-lived thread (coord_lincheck restarts a leader from a driver thread) would die with
+// that thread. So every fork runs on this one thread, which lives until the process exits (never
+// joined or destroyed; its state is on the heap so exit-time destructors do not pull it away).
+class Spawner {
+ public:
+  // The spawner of this process. A forked child (a test forking a test process) gets its own,
+  // since the parent's thread does not exist in the child.
+  static Spawner& OfThisProcess() {
+    static std::mutex mu;
+    static Spawner* spawner = nullptr;
+    std::lock_guard lock(mu);
+    if (spawner == nullptr || spawner->owner_ != ::getpid()) spawner = new Spawner();  // never freed: see above
+    return *spawner;
+  }
+
+  // Forks on the spawner thread; returns the child's pid (-1 when fork failed).
+  pid_t Fork(const ForkRequest& request) {
+    std::unique_lock lock(mu_);
+    done_.wait(lock, [&] { return request_ == nullptr; });  // one request at a time
+    request_ = &request;
+    result_ready_ = false;
+    posted_.notify_all();
+    done_.wait(lock, [&] { return result_ready_; });
+    pid_t pid = result_;
+    request_ = nullptr;
+    done_.notify_all();
+    return pid;
+  }
+
+ private:
+  Spawner() : owner_(::getpid()) { std::thread([this] { Run(); }).detach(); }
+
+  void Run() {
+    std::unique_lock lock(mu_);
+    for (;;) {
+      posted_.wait(lock, [&] { return request_ != nullptr && !result_ready_; });
+      result_ = ForkAndExec(*request_);
+      result_ready_ = true;
+      done_.notify_all();
+    }
+  }
+
+  const pid_t owner_;
+  std::mutex mu_;
+  std::condition_variable posted_;
+  std::condition_variable done_;
+  const ForkRequest* request_ = nullptr;  // GUARDED_BY mu_
+  bool result_ready_ = false;             // GUARDED_BY mu_
+  pid_t result_ = -1;                     // GUARDED_BY mu_
+};
 
 }  // namespace
 
@@ -49,13 +131,9 @@ Subprocess::Subprocess(const std::string& path, const std::vector<std::string>& 
   for (std::string& entry : env_strings) envp.push_back(entry.data());
   envp.push_back(nullptr);
 
-  pid_ = ::fork();
-  if (pid_ == 0) {
-    ::dup2(out_pipe[1], STDOUT_FILENO);
-    ::dup2(err_pipe[1], STDERR_FILENO);
-    ::execve(path.c_str(), argv.data(), envp.data());
-    ::_exit(127);
-  }
+  ForkRequest request{.path = path.c_str(), .argv = argv.data(), .envp = envp.data(), .out_fd = out_pipe[1],
+                      .err_fd = err_pipe[1]};
+  pid_ = Spawner::OfThisProcess().Fork(request);
   ::close(out_pipe[1]);
   ::close(err_pipe[1]);
   out_fd_ = out_pipe[0];

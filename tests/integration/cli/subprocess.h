@@ -1,6 +1,16 @@
 // A child process with its stdout and stderr captured, for tests that run the real binaries.
 // Every wait takes a deadline; nothing sleeps. The destructor kills (SIGKILL) and reaps a child
 // that is still running, so a failing test leaves no process behind.
+//
+// A test binary that crashes or is killed runs no destructor: so each child also asks the kernel
+// for SIGKILL when its parent dies (PR_SET_PDEATHSIG). The kernel sends that signal when the
+// *thread* that forked exits, not the process; so every fork runs on one helper thread that lives
+// until the process exits, and a Subprocess may be created from any thread, short-lived ones
+// included (coord_lincheck restarts a leader from a driver thread). Not covered: processes a child
+// leaves behind on purpose (a daemonised FUSE mount), which the test must unmount or kill itself.
+//
+// Threading: a Subprocess object is used by one thread at a time; constructing them from several
+// threads at once is safe (forks are serialised).
 #pragma once
 
 #include <sys/types.h>
@@ -23,6 +33,7 @@ class Subprocess {
   Subprocess& operator=(const Subprocess&) = delete;
 
   bool started() const { return pid_ > 0; }
+  pid_t pid() const { return pid_; }
 
   // Reads output until text appears in stdout or stderr, or the deadline passes, or both close.
   // True when the text appeared.
