@@ -8,7 +8,9 @@
 #   -n HEAL_FILES  4 KiB files written while a replica is down, then healed (default 2000)
 # Env: BUILD_DIR (default <repo>/build), SHARED_BENCH (default <repo>/../shared/bench),
 #      BENCH_TMP (default /var/tmp; every brick, GlusterFS's and Cairn's, and the plain-disk
-#      baseline live there, on the same disk), KEEP=1 keeps the work dir (logs, fault output).
+#      baseline live there, on the same disk), KEEP=1 keeps the work dir (logs, fault output),
+#      LOG_LEVEL (clusterd's log level, default warn; info shows the heal and take-over timeline),
+#      MOUNT_OPTS (cairn-mount -o options for the Cairn mount, e.g. writeback=on,timeout=10; default none).
 #
 # What it does: measures a plain directory (the disk's limit), then GlusterFS (../shared/bench/fs/
 # gluster-setup.sh: replica 3 on this host, FUSE mount; torn down afterwards), then Cairn: three
@@ -150,7 +152,7 @@ cairn_setup() {
       echo "initial_cluster:"
       for m in 1 2 3; do echo "  - name: node$m"; echo "    peer_address: 127.0.0.1:$(cairn_pport $m)"; done
       echo "log:"
-      echo "  level: warn"
+      echo "  level: ${LOG_LEVEL:-warn}"
     } >"$CAIRN_DIR/node$n.yaml"
     CTL_EPS="$CTL_EPS${CTL_EPS:+,}127.0.0.1:$(cairn_cport $n)"
   done
@@ -159,7 +161,7 @@ cairn_setup() {
   wait_for 30 ctl kv put /bench/ready yes || { log "cairn: the store did not come up"; return 1; }
   ctl volume create bench replica 3 node1:"$CAIRN_DIR/b1" node2:"$CAIRN_DIR/b2" node3:"$CAIRN_DIR/b3" &&
     ctl volume start bench --wait 30s &&
-    ctl mount bench "$CAIRN_MNT" || { log "cairn: volume setup failed"; return 1; }
+    ctl mount bench "$CAIRN_MNT" ${MOUNT_OPTS:+-o "$MOUNT_OPTS"} || { log "cairn: volume setup failed"; return 1; }
   ctl volume status bench | sed -u 's/^/    /'
 }
 
