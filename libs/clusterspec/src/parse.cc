@@ -336,6 +336,35 @@ Status CheckDuplicates(const Sections& s) {
   return Status::Ok();
 }
 
+// "FILE:LINE:COLUMN: containers[1].host" for a key of an item's map.
+std::string KeyPlace(const YamlMap& map, std::string_view key) {
+  return map.KeyLocation(key).ToString() + ": " + map.self().path() + "." + std::string(key);
+}
+
+// Records where the fields of images and containers are (SourceMap), for apply's checks against
+// the store.
+void RecordPlaces(const Sections& s, SourceMap* where) {
+  if (where == nullptr) return;
+  if (s.images) {
+    for (const auto& image : *s.images) {
+      for (std::string_view key : kImageFields) where->Add(Kind::kImage, image.decl.name, key, KeyPlace(image.map, key));
+    }
+  }
+  if (!s.containers) return;
+  for (const auto& container : *s.containers) {
+    for (std::string_view key : kContainerFields) {
+      where->Add(Kind::kContainer, container.decl.name, key, KeyPlace(container.map, key));
+    }
+    auto volumes = container.map.Get("volumes");
+    auto items = volumes ? volumes->List() : Result<std::vector<YamlValue>>(std::vector<YamlValue>{});
+    if (!items.ok()) continue;
+    for (const YamlValue& item : *items) {
+      auto text = item.String();
+      if (text.ok()) where->Add(Kind::kContainer, container.decl.name, "volumes:" + *text, item.location().ToString() + ": " + item.path());
+    }
+  }
+}
+
 template <typename Decl>
 std::vector<Decl> Decls(const std::optional<std::vector<Located<Decl>>>& items) {
   std::vector<Decl> out;
@@ -347,7 +376,7 @@ std::vector<Decl> Decls(const std::optional<std::vector<Located<Decl>>>& items) 
 
 }  // namespace
 
-Result<ClusterSpec> ParseClusterSpec(std::string_view text, std::string_view filename) {
+Result<ClusterSpec> ParseClusterSpec(std::string_view text, std::string_view filename, SourceMap* where) {
   CAIRN_ASSIGN_OR_RETURN(YamlValue root, config::ParseYaml(text, filename));
   if (root.IsNull()) return root.Error("the file is empty; expected a mapping with " + JoinWords(kTopFields, ", "));
   CAIRN_ASSIGN_OR_RETURN(YamlMap top, root.Map(kTopFields));
@@ -371,6 +400,7 @@ Result<ClusterSpec> ParseClusterSpec(std::string_view text, std::string_view fil
   }
   CAIRN_RETURN_IF_ERROR(CheckDuplicates(s));
   CAIRN_RETURN_IF_ERROR(CheckReferences(s));
+  RecordPlaces(s, where);
   ClusterSpec spec;
   spec.hosts = Decls(s.hosts);
   spec.volumes = Decls(s.volumes);
@@ -386,9 +416,9 @@ Result<ClusterSpec> ParseClusterSpec(std::string_view text, std::string_view fil
   return spec;
 }
 
-Result<ClusterSpec> LoadClusterSpec(const std::string& path) {
+Result<ClusterSpec> LoadClusterSpec(const std::string& path, SourceMap* where) {
   CAIRN_ASSIGN_OR_RETURN(std::string text, config::ReadConfigFile(path));
-  return ParseClusterSpec(text, path);
+  return ParseClusterSpec(text, path, where);
 }
 
 }  // namespace cairn::clusterspec

@@ -47,6 +47,22 @@ void ClusterSpec::Normalize() {
   for (HostDecl& host : hosts) std::sort(host.roles.begin(), host.roles.end());
 }
 
+std::string SourceMap::Key(Kind kind, std::string_view name, std::string_view field) {
+  return std::string(KindName(kind)) + "\n" + std::string(name) + "\n" + std::string(field);
+}
+
+void SourceMap::Add(Kind kind, std::string_view name, std::string_view field, std::string where) {
+  where_[Key(kind, name, field)] = std::move(where);
+}
+
+Status SourceMap::Error(Kind kind, std::string_view name, std::string_view field, std::string_view what) const {
+  auto it = where_.find(Key(kind, name, field));
+  if (it != where_.end()) return InvalidArgumentError(it->second + ": " + std::string(what));
+  std::string label(field.substr(0, field.find(':')));  // "volumes:gv0:/data" -> "volumes"
+  return InvalidArgumentError(std::string(KindName(kind)) + " " + std::string(name) + ": " + label + ": " +
+                              std::string(what));
+}
+
 std::string VolumeTypeFor(uint32_t replica, size_t brick_count) {
   return replica > 0 && brick_count > replica ? "distributed-replicate" : "replicate";
 }

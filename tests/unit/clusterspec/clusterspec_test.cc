@@ -113,6 +113,28 @@ TEST(ClusterSpecParse, DuplicatesAndReferences) {
   EXPECT_NE(ErrorOf("images:\n  - {name: i, source: http://x}\n").find("busybox, dir:/PATH or tar:/FILE"), std::string::npos);
 }
 
+// apply's checks against the store point at the field like the parser's errors do.
+TEST(ClusterSpecParse, SourceMapLocatesContainerFields) {
+  const std::string text = std::string(kSmall) +
+                           "images:\n"
+                           "  - {name: bb, source: busybox}\n"
+                           "containers:\n"
+                           "  - name: c1\n"
+                           "    image: bb\n"
+                           "    host: host1\n"
+                           "    volumes: [gv0:/data, gv0:/ro:ro]\n";
+  SourceMap where;
+  auto spec = ParseClusterSpec(text, "c.yaml", &where);
+  ASSERT_TRUE(spec.ok()) << spec.status().ToString();
+  EXPECT_EQ(where.Error(Kind::kContainer, "c1", "host", "host host1 is down").message(),
+            "c.yaml:17:5: containers[0].host: host host1 is down");
+  EXPECT_EQ(where.Error(Kind::kContainer, "c1", "volumes:gv0:/ro:ro", "not started").message(),
+            "c.yaml:18:26: containers[0].volumes[1]: not started");
+  EXPECT_EQ(where.Error(Kind::kImage, "bb", "source", "missing").message(), "c.yaml:13:16: images[0].source: missing");
+  EXPECT_EQ(where.Error(Kind::kContainer, "c9", "volumes:x:/y", "gone").message(), "container c9: volumes: gone")
+      << "an item not from the file is named instead";
+}
+
 TEST(ClusterSpecRoundTrip, YamlBackToEqualSpec) {
   auto original = LoadClusterSpec(std::string(CAIRN_CONFIG_DIR) + "/cluster.yaml");
   ASSERT_TRUE(original.ok()) << original.status().ToString();

@@ -13,6 +13,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <set>
 #include <string>
@@ -88,14 +89,32 @@ struct ClusterSpec {
   friend bool operator==(const ClusterSpec&, const ClusterSpec&) = default;
 };
 
+// Where the declarations of a file are, for errors found after parsing (against the store, at
+// apply time), so they point at the line to fix like the parser's own errors do.
+// Threading: filled by one parse, then read-only.
+class SourceMap {
+ public:
+  // where: "FILE:LINE:COLUMN: containers[1].host". field names a key of the item ("host"), or a
+  // list entry as "volumes:ENTRY" ("volumes:gv0:/data").
+  void Add(Kind kind, std::string_view name, std::string_view field, std::string where);
+  // InvalidArgument "FILE:LINE:COLUMN: containers[1].host: what", or "container NAME: field:
+  // what" when the place is not known (the item came from the store, or no map was filled).
+  Status Error(Kind kind, std::string_view name, std::string_view field, std::string_view what) const;
+
+ private:
+  static std::string Key(Kind kind, std::string_view name, std::string_view field);
+  std::map<std::string, std::string> where_;
+};
+
 // Parses and validates cluster.yaml text; filename is used in messages only. Besides types and
 // unknown fields it checks: names (DNS labels for hosts, volume and image/container name rules),
 // duplicates, bricks HOST:/PATH whose host is declared with the storage role (when hosts are given),
 // a brick count that is a multiple of replica, type matching the number of replica sets, mounts and
 // containers on declared hosts, of declared volumes and images (when those sections are given).
-Result<ClusterSpec> ParseClusterSpec(std::string_view text, std::string_view filename);
+// With `where`, also records where each image's and container's fields are.
+Result<ClusterSpec> ParseClusterSpec(std::string_view text, std::string_view filename, SourceMap* where = nullptr);
 // Reads the file and parses it. Errors: NotFound/IoError for the file, then as above.
-Result<ClusterSpec> LoadClusterSpec(const std::string& path);
+Result<ClusterSpec> LoadClusterSpec(const std::string& path, SourceMap* where = nullptr);
 
 // The spec as cluster.yaml text (the sections in `present`, in kAllKinds order), which
 // ParseClusterSpec reads back to an equal spec. Defaults are written out.
