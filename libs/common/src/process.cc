@@ -93,6 +93,10 @@ Result<pid_t> Spawn(const std::vector<std::string>& args, const RunOptions& opti
     posix_spawn_file_actions_adddup2(&actions, pipe.write_fd(), 1);
     posix_spawn_file_actions_adddup2(&actions, pipe.write_fd(), 2);
   }
+  // Nothing else of the caller's may live on in the child: Asio opens sockets without
+  // close-on-exec, and a daemon (unionmount, cairn-mount) holding clusterd's listening sockets
+  // would keep its ports bound after clusterd exits, so clusterd could not start again.
+  posix_spawn_file_actions_addclosefrom_np(&actions, 3);
   std::vector<char*> argv;
   for (const std::string& arg : args) argv.push_back(const_cast<char*>(arg.c_str()));
   argv.push_back(nullptr);

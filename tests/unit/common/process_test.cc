@@ -1,5 +1,6 @@
 #include "cairn/common/process.h"
 
+#include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
 #include <unistd.h>
@@ -147,6 +148,21 @@ TEST(RunProgramTest, WithoutCaptureTheOutputIsOurs) {
   EXPECT_EQ(result->output, "");
   auto late = RunProgram({"/bin/sleep", "30"}, RunOptions{.timeout = 100ms, .capture_output = false});
   EXPECT_EQ(late.status().message(), "/bin/sleep did not finish within 100 ms");
+}
+
+// The daemons started this way (unionmount, cairn-mount) outlive clusterd: an inherited listening
+// socket would keep clusterd's ports bound, and a restarted clusterd could not listen again.
+TEST(RunProgramTest, TheChildInheritsNoDescriptorBeyondTheStandardThree) {
+  int inheritable = ::open("/dev/null", O_RDONLY);  // no O_CLOEXEC, like an Asio socket
+  ASSERT_GE(inheritable, 3);
+  // Exits 0 only when the descriptor is closed in the child.
+  std::string probe = "test ! -e /proc/self/fd/" + std::to_string(inheritable);
+  for (bool capture : {true, false}) {
+    auto result = RunProgram({"/bin/sh", "-c", probe}, RunOptions{.timeout = 20s, .capture_output = capture});
+    ASSERT_TRUE(result.ok()) << result.status().ToString();
+    EXPECT_EQ(result->exit_code, 0) << "fd " << inheritable << " was inherited (capture_output " << capture << ")";
+  }
+  ::close(inheritable);
 }
 
 TEST(DurationTextTest, SecondsWhenWholeElseMilliseconds) {

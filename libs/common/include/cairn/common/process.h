@@ -48,7 +48,8 @@ struct RunResult {
 // Runs args (args[0] is the program) with our environment and waits for it to exit, at most
 // options.timeout; then it is killed (SIGKILL) and reaped. Only the child's own exit is awaited:
 // a daemon it leaves behind holding the output pipe open does not delay the return (its output
-// after that point is not read).
+// after that point is not read). The child inherits stdin/stdout/stderr only: every other
+// descriptor of ours is closed in it, close-on-exec or not.
 // Errors: InvalidArgument (empty args), Unavailable (cannot start: "starting <prog>: <reason>"),
 // DeadlineExceeded ("<prog> did not finish within <timeout>[; it said: <output>]"), IoError (pipe).
 // A non-zero exit is not an error: it is in RunResult::exit_code.
