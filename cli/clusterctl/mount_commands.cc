@@ -9,14 +9,9 @@
 // own: every mount is its own process, never part of clusterd or clusterctl. umount runs
 // `fusermount3 -u DIR`; --lazy detaches a busy mount (umount2 MNT_DETACH, or fusermount3 -u -z
 // when not root).
-#include <fcntl.h>
 #include <limits.h>
-#include <poll.h>
-#include <signal.h>
-#include <spawn.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -27,19 +22,15 @@
 #include <memory>
 #include <optional>
 #include <ostream>
-#include <thread>
 
+#include "cairn/common/process.h"
 #include "cairn/common/strings.h"
 #include "commands.h"
 #include "store_client.h"
 #include "volume_records.h"
 
-extern char** environ;
-
 namespace cairn::clusterctl {
 namespace {
-
-using SteadyClock = std::chrono::steady_clock;
 
 std::string ErrnoText(int error) { return std::strerror(error); }
 
@@ -116,82 +107,20 @@ std::string AbsolutePath(const std::string& path) {
 
 // ---- running helper programs -------------------------------------------------------------------------
 
-struct ProgramResult {
-  int exit_code = -1;
-  std::string output;  // stdout and stderr, interleaved
-};
-
-// Runs args with stdin from /dev/null and output captured, until it exits or `timeout` passes
-// (then it is killed). Output still buffered when it exits is kept; a daemon it left behind that
-// holds the pipe open does not delay us.
-Result<ProgramResult> RunProgram(const std::vector<std::string>& args, std::chrono::nanoseconds timeout) {
-  int pipe_fds[2];
-  if (pipe2(pipe_fds, O_CLOEXEC) != 0) return IoError("pipe: " + ErrnoText(errno));
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_adddup2(&actions, pipe_fds[1], 1);
-  posix_spawn_file_actions_adddup2(&actions, pipe_fds[1], 2);
-  std::vector<char*> argv;
-  for (const std::string& arg : args) argv.push_back(const_cast<char*>(arg.c_str()));
-  argv.push_back(nullptr);
-  pid_t pid = 0;
-  int rc = posix_spawnp(&pid, argv[0], &actions, nullptr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  close(pipe_fds[1]);
-  if (rc != 0) {
-    close(pipe_fds[0]);
-    return UnavailableError("starting " + args[0] + ": " + ErrnoText(rc));
-  }
-  ProgramResult result;
-  const auto deadline = SteadyClock::now() + timeout;
-  auto drain = [&] {
-    char buffer[4096];
-    ssize_t n;
-    while ((n = read(pipe_fds[0], buffer, sizeof buffer)) > 0) result.output.append(buffer, static_cast<size_t>(n));
-  };
-  fcntl(pipe_fds[0], F_SETFL, O_NONBLOCK);
-  for (;;) {
-    drain();
-    int status = 0;
-    pid_t done = waitpid(pid, &status, WNOHANG);
-    if (done == pid) {
-      drain();
-      close(pipe_fds[0]);
-      result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-      return result;
-    }
-    if (SteadyClock::now() > deadline) {
-      kill(pid, SIGKILL);
-      waitpid(pid, &status, 0);
-      close(pipe_fds[0]);
-      return DeadlineExceededError(args[0] + " did not finish in time" +
-                                   (result.output.empty() ? "" : "; it said: " + std::string(Trim(result.output))));
-    }
-    pollfd wait_for_output{pipe_fds[0], POLLIN, 0};
-    poll(&wait_for_output, 1, 20);  // wakes for output, else re-checks the child every 20 ms
-  }
+// Runs args (a bare name is looked up on $PATH) with stdin from /dev/null and output captured,
+// until it exits or `timeout` passes (then it is killed). A daemon it left behind that holds the
+// pipe open does not delay us.
+Result<RunResult> RunHelper(const std::vector<std::string>& args, std::chrono::nanoseconds timeout) {
+  return RunProgram(args, RunOptions{.timeout = timeout, .search_path = true});
 }
 
 // ---- mount ------------------------------------------------------------------------------------------
 
 // The cairn-mount program: $CAIRN_MOUNT, else the one in clusterctl's own directory.
 Result<std::string> FindCairnMount() {
-  if (const char* env = std::getenv("CAIRN_MOUNT"); env != nullptr && *env != '\0') {
-    if (access(env, X_OK) != 0) {
-      return NotFoundError("the mount program CAIRN_MOUNT=" + std::string(env) + " cannot be run: " + ErrnoText(errno));
-    }
-    return std::string(env);
-  }
-  char self[PATH_MAX];
-  ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-  std::string dir = n > 0 ? std::string(self, static_cast<size_t>(n)) : std::string();
-  dir = dir.substr(0, dir.rfind('/'));
-  for (const std::string& candidate : {dir + "/cairn-mount", dir + "/../bin/cairn-mount"}) {
-    if (access(candidate.c_str(), X_OK) == 0) return candidate;
-  }
-  return NotFoundError("the mount program cairn-mount is missing: not found next to clusterctl (" + dir +
-                       "); build it (target cairn-mount) or set CAIRN_MOUNT to its path");
+  auto found = FindProgram("cairn-mount", "CAIRN_MOUNT");
+  if (!found.ok()) return Status(found.status().code(), "the mount program " + found.status().message());
+  return found;
 }
 
 Result<std::string> MountDirectory(const std::string& path) {
@@ -247,7 +176,7 @@ Status Mount(Context& context, const MountArgs& args) {
     command.push_back("-o");
     command.push_back(args.options);
   }
-  CAIRN_ASSIGN_OR_RETURN(ProgramResult result, RunProgram(command, wait));
+  CAIRN_ASSIGN_OR_RETURN(RunResult result, RunHelper(command, wait));
   std::string said(Trim(result.output));
   if (result.exit_code != 0) {
     return InternalError("mounting " + args.volume + " at " + dir + " failed: " +
@@ -274,13 +203,13 @@ Status Umount(Context& context, const std::string& path, bool lazy) {
       int error = errno;
       if (error != EPERM) return UnavailableError("detaching " + dir + ": " + ErrnoText(error));
       // Not root: the FUSE helper may detach the user's own mounts.
-      CAIRN_ASSIGN_OR_RETURN(ProgramResult result, RunProgram({"fusermount3", "-u", "-z", dir}, timeout));
+      CAIRN_ASSIGN_OR_RETURN(RunResult result, RunHelper({"fusermount3", "-u", "-z", dir}, timeout));
       if (result.exit_code != 0) return UnavailableError("fusermount3 -u -z " + dir + " failed: " + std::string(Trim(result.output)));
     }
     *context.out << "detached " << dir << " (the mount goes away once nothing uses it)\n";
     return Status::Ok();
   }
-  CAIRN_ASSIGN_OR_RETURN(ProgramResult result, RunProgram({"fusermount3", "-u", dir}, timeout));
+  CAIRN_ASSIGN_OR_RETURN(RunResult result, RunHelper({"fusermount3", "-u", dir}, timeout));
   if (result.exit_code != 0) {
     return UnavailableError("fusermount3 -u " + dir + " failed: " + std::string(Trim(result.output)) +
                             "; if files are open or a process works inside it, stop them, or use --lazy");

@@ -13,25 +13,19 @@
 // (docs/union.md). Changes are checked here first (libs/union's rules) so a refusal names the
 // reason; the union checks them again.
 #include <limits.h>
-#include <signal.h>
-#include <spawn.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
 #include <cerrno>
-#include <chrono>
 #include <cstring>
 #include <memory>
 #include <ostream>
-#include <thread>
 
+#include "cairn/common/process.h"
 #include "cairn/union/options.h"
 #include "commands.h"
-
-extern char** environ;
 
 namespace cairn::clusterctl {
 namespace {
@@ -81,45 +75,14 @@ Result<std::vector<BranchSpec>> ReadBranches(const std::string& mountpoint) {
 
 // ---- union mount ---------------------------------------------------------------------------------
 
-// The unionmount program: $CAIRN_UNIONMOUNT, else the one in clusterctl's own directory.
-Result<std::string> FindUnionmount() {
-  if (const char* env = std::getenv("CAIRN_UNIONMOUNT"); env != nullptr && *env != '\0') {
-    if (access(env, X_OK) != 0) return NotFoundError("CAIRN_UNIONMOUNT=" + std::string(env) + ": " + ErrnoText(errno));
-    return std::string(env);
+// Runs a helper program with our stdin, stdout and stderr, within --timeout. Returns its exit code.
+Result<int> RunHelper(Context& context, const std::vector<std::string>& args) {
+  auto result = RunProgram(args, RunOptions{.timeout = context.globals.TimeoutDuration(), .capture_output = false});
+  if (result.status().code() == StatusCode::kDeadlineExceeded) {
+    return DeadlineExceededError(result.status().message() + " (--timeout)");
   }
-  char self[PATH_MAX];
-  ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-  if (n > 0) {
-    std::string dir(self, static_cast<size_t>(n));
-    dir = dir.substr(0, dir.rfind('/'));
-    for (const std::string& candidate : {dir + "/unionmount", dir + "/../bin/unionmount"}) {
-      if (access(candidate.c_str(), X_OK) == 0) return candidate;
-    }
-  }
-  return NotFoundError("unionmount not found next to clusterctl; build it (target unionmount) or set CAIRN_UNIONMOUNT");
-}
-
-// Runs argv, waits for it to exit within timeout. Returns its exit code. Its output goes to ours.
-Result<int> RunProgram(const std::vector<std::string>& args, std::chrono::nanoseconds timeout) {
-  std::vector<char*> argv;
-  for (const std::string& arg : args) argv.push_back(const_cast<char*>(arg.c_str()));
-  argv.push_back(nullptr);
-  pid_t pid = 0;
-  int rc = posix_spawn(&pid, argv[0], nullptr, nullptr, argv.data(), environ);
-  if (rc != 0) return UnavailableError("starting " + args[0] + ": " + ErrnoText(rc));
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  for (;;) {
-    int status = 0;
-    pid_t done = waitpid(pid, &status, WNOHANG);
-    if (done == pid) return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-    if (done < 0 && errno != EINTR) return UnavailableError("waiting for " + args[0] + ": " + ErrnoText(errno));
-    if (std::chrono::steady_clock::now() > deadline) {
-      kill(pid, SIGKILL);
-      waitpid(pid, &status, 0);
-      return DeadlineExceededError(args[0] + " did not finish within the timeout (--timeout)");
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));  // polling a child with a deadline
-  }
+  if (!result.ok()) return result.status();
+  return result->exit_code;
 }
 
 struct MountArgs {
@@ -171,10 +134,10 @@ int RunMount(Context& context, const MountArgs& args) {
   if (ReadBranches(*dir).ok()) return Fail(context, FailedPreconditionError(*dir + " is already a union mount"));
   auto options = MountOptionString(args);
   if (!options.ok()) return Fail(context, options.status());
-  auto program = FindUnionmount();
+  auto program = FindProgram("unionmount", "CAIRN_UNIONMOUNT");
   if (!program.ok()) return Fail(context, program.status());
   // unionmount returns once the mount is ready and serves it from a background process.
-  auto code = RunProgram({*program, "-o", *options, *dir}, context.globals.TimeoutDuration());
+  auto code = RunHelper(context, {*program, "-o", *options, *dir});
   if (!code.ok()) return Fail(context, code.status());
   if (*code != 0) return Fail(context, InternalError("unionmount exited with status " + std::to_string(*code)));
   auto branches = ReadBranches(*dir);
@@ -195,7 +158,7 @@ int RunUmount(Context& context, const std::string& mountpoint) {
     if (error == EBUSY) return Fail(context, FailedPreconditionError(*dir + " is busy (files open or a process inside it)"));
     if (error != EPERM) return Fail(context, UnavailableError("unmounting " + *dir + ": " + ErrnoText(error)));
     // Not root: the FUSE helper may unmount the user's own mounts.
-    auto code = RunProgram({"/bin/fusermount3", "-u", *dir}, context.globals.TimeoutDuration());
+    auto code = RunHelper(context, {"/bin/fusermount3", "-u", *dir});
     if (!code.ok()) return Fail(context, code.status());
     if (*code != 0) return Fail(context, InternalError("fusermount3 -u " + *dir + " failed"));
   }

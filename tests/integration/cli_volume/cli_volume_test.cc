@@ -24,14 +24,15 @@
 #include "cairn/etcdclient/etcd_client.h"
 #include "cairn/volume/keys.h"
 #include "cairn/volume/replica_set.h"
-#include "subprocess.h"
+#include "cairn/itest/files.h"
+#include "cairn/itest/local_cluster.h"
 
 namespace cairn::test_support {
 namespace {
 
-using std::chrono::milliseconds;
 using std::chrono::seconds;
 namespace vpb = ::cairn::proto::volume;
+using itest::IsMountPoint;
 
 const std::string kClusterctl = CLUSTERCTL_PATH;
 const std::string kClusterd = CLUSTERD_PATH;
@@ -53,40 +54,21 @@ const google::protobuf::Value& Field(const google::protobuf::Struct& object, con
   return it == object.fields().end() ? kMissing : it->second;
 }
 
-bool IsMountPoint(const std::string& path) {
-  std::ifstream in("/proc/self/mountinfo");
-  std::string line;
-  while (std::getline(in, line)) {
-    std::istringstream fields(line);
-    std::string id, parent, devno, root, point;
-    fields >> id >> parent >> devno >> root >> point;
-    if (point == path) return true;
-  }
-  return false;
-}
-
 class CliVolumeTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    char pattern[] = "/tmp/cairn-cli-volume-XXXXXX";
-    ASSERT_NE(::mkdtemp(pattern), nullptr);
-    dir_ = new std::string(pattern);
-    uint16_t peer = FreePort(), client = FreePort();
-    std::string config = *dir_ + "/n1.yaml";
-    std::ofstream(config) << "name: n1\ndata_dir: " << *dir_ << "/n1\npeer_address: 127.0.0.1:" << peer
-                          << "\nclient_address: 127.0.0.1:" << client << "\nlog:\n  level: warn\n";
-    store_ = new Subprocess(kClusterd, {"--config", config});
-    endpoint_ = new HostPort{"127.0.0.1", client};
-    etcdclient::EtcdClient probe({*endpoint_}, {.timeout = seconds(2), .connect_timeout = milliseconds(200)});
-    etcd::PutRequest put;
-    put.set_key("ready-probe");
-    bool serving = WaitFor([&] { return probe.Put(put).ok(); }, seconds(30));
-    ASSERT_TRUE(serving) << "clusterd never served on " << endpoint_->ToString() << ": " << store_->err();
+    std::string dir = itest::MakeTempDir("cairn-cli-volume");
+    ASSERT_FALSE(dir.empty());
+    dir_ = new std::string(dir);
+    server_ = new itest::StoreProcess(kClusterd, dir);
+    Status started = server_->Start();
+    ASSERT_TRUE(started.ok()) << started.message();
+    endpoint_ = new HostPort(server_->endpoint());
   }
 
   static void TearDownTestSuite() {
-    delete store_;  // SIGKILL and reap
-    store_ = nullptr;
+    delete server_;  // SIGKILL and reap
+    server_ = nullptr;
     std::error_code ignored;
     if (dir_ != nullptr) std::filesystem::remove_all(*dir_, ignored);
     delete dir_;
@@ -96,7 +78,7 @@ class CliVolumeTest : public ::testing::Test {
   }
 
   void SetUp() override {
-    if (store_ == nullptr || endpoint_ == nullptr) GTEST_SKIP() << "the store did not start";
+    if (endpoint_ == nullptr) GTEST_SKIP() << "the store did not start";
   }
 
   RunResult Ctl(std::vector<std::string> args, const std::vector<std::string>& env = {}) {
@@ -131,12 +113,12 @@ class CliVolumeTest : public ::testing::Test {
   }
 
   static std::string* dir_;
-  static Subprocess* store_;
-  static HostPort* endpoint_;
+  static itest::StoreProcess* server_;
+  static HostPort* endpoint_;  // set once the store serves
 };
 
 std::string* CliVolumeTest::dir_ = nullptr;
-Subprocess* CliVolumeTest::store_ = nullptr;
+itest::StoreProcess* CliVolumeTest::server_ = nullptr;
 HostPort* CliVolumeTest::endpoint_ = nullptr;
 
 // ---- create, info, list, status --------------------------------------------------------------------

@@ -12,9 +12,7 @@
 
 #include <filesystem>
 #include <iostream>
-#include <fstream>
 #include <map>
-#include <sstream>
 #include <thread>
 
 #include <boost/asio/executor_work_guard.hpp>
@@ -27,15 +25,17 @@
 #include "cairn/volume/layout.h"
 #include "cairn/volume/replica_set.h"
 #include "cairn/volume/volume_store.h"
-#include "subprocess.h"
+#include "cairn/itest/files.h"
+#include "cairn/itest/local_cluster.h"
+#include "cairn/itest/volume_records.h"
 
 namespace cairn {
 namespace {
 
 using namespace std::chrono_literals;
-using test_support::FreePort;
+using itest::LocalCluster;
+using itest::ReadFile;
 using test_support::RunProcess;
-using test_support::Subprocess;
 using test_support::WaitFor;
 namespace vpb = ::cairn::proto::volume;
 namespace bpb = ::cairn::proto::brick;
@@ -44,13 +44,6 @@ namespace fs = std::filesystem;
 constexpr int kHosts = 3;
 constexpr int kRootFiles = 60;
 constexpr int kSubFiles = 30;
-
-std::string ReadAll(const std::string& path) {
-  std::ifstream file(path, std::ios::binary);
-  std::stringstream text;
-  text << file.rdbuf();
-  return text.str();
-}
 
 std::string Content(int i) {
   size_t size = i % 20 == 0 ? (3u << 20) + 123 : 100 + static_cast<size_t>(i) * 97;  // a few span 1 MiB blocks
@@ -71,75 +64,38 @@ struct Written {
 class RebalanceTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = (fs::temp_directory_path() / ("rebalance-" + std::to_string(::getpid()))).string();
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-    std::vector<HostPort> endpoints;
-    for (int i = 0; i < kHosts; ++i) {
-      peer_ports_[i] = FreePort();
-      client_ports_[i] = FreePort();
-      endpoints.push_back({"127.0.0.1", static_cast<uint16_t>(client_ports_[i])});
-      if (!endpoint_list_.empty()) endpoint_list_ += ",";
-      endpoint_list_ += "127.0.0.1:" + std::to_string(client_ports_[i]);
-    }
-    for (int i = 0; i < kHosts; ++i) {
-      std::string yaml = "name: " + Name(i) + "\ndata_dir: " + dir_ + "/d" + std::to_string(i + 1) +
-                         "\npeer_address: 127.0.0.1:" + std::to_string(peer_ports_[i]) +
-                         "\nclient_address: 127.0.0.1:" + std::to_string(client_ports_[i]) + "\nlog:\n  file: " +
-                         LogPath(i) + "\ninitial_cluster:\n";
-      for (int j = 0; j < kHosts; ++j) {
-        yaml += "  - name: " + Name(j) + "\n    peer_address: 127.0.0.1:" + std::to_string(peer_ports_[j]) + "\n";
-      }
-      configs_[i] = dir_ + "/node" + std::to_string(i + 1) + ".yaml";
-      std::ofstream(configs_[i]) << yaml;
-    }
-    etcdclient::ClientOptions options;
-    options.timeout = 5s;
-    store_ = std::make_unique<etcdclient::EtcdClient>(endpoints, options);
+    dir_ = itest::MakeTempDir("cairn-rebalance");
+    ASSERT_FALSE(dir_.empty());
+    cluster_ = std::make_unique<LocalCluster>(CLUSTERD_PATH, dir_, kHosts);
+    store_ = std::make_unique<etcdclient::EtcdClient>(cluster_->ClientEndpoints(), etcdclient::ClientOptions{.timeout = 5s});
     io_thread_ = std::thread([this] { io_.run(); });
   }
 
   void TearDown() override {
-    for (auto& process : processes_) process.reset();  // SIGKILL + reap
+    if (cluster_) cluster_->KillAll();
     clients_.clear();
     work_.reset();
     io_.stop();
     if (io_thread_.joinable()) io_thread_.join();
-    if (HasFailure()) {
-      for (int i = 0; i < kHosts; ++i) {
-        std::string log = ReadAll(LogPath(i));
-        if (log.size() > 15000) log = log.substr(log.size() - 15000);
-        std::cerr << "---- " << Name(i) << " log (tail) ----\n" << log << "\n";
-      }
-    }
-    fs::remove_all(dir_);
+    if (HasFailure() && cluster_) std::cerr << cluster_->LogTails(15000);
+    if (!dir_.empty()) fs::remove_all(dir_);
   }
 
-  static std::string Name(int i) { return "n" + std::to_string(i + 1); }
-  std::string LogPath(int i) const { return dir_ + "/n" + std::to_string(i + 1) + ".log"; }
+  static std::string Name(int i) { return LocalCluster::Name(i); }
   std::string BrickPath(int host, const std::string& brick) const { return dir_ + "/bricks/" + Name(host) + "-" + brick; }
   std::string BrickOf(int host, const std::string& brick) const { return Name(host) + ":" + BrickPath(host, brick); }
 
   void StartAll() {
-    for (int i = 0; i < kHosts; ++i) {
-      processes_[i] = std::make_unique<Subprocess>(CLUSTERD_PATH, std::vector<std::string>{"--config", configs_[i]});
-      ASSERT_TRUE(WaitFor([&] { return ReadAll(LogPath(i)).find("clusterd.started") != std::string::npos; }, 20s))
-          << processes_[i]->err();
-    }
+    Status started = cluster_->StartAll();
+    ASSERT_TRUE(started.ok()) << started.message();
   }
 
   test_support::RunResult Clusterctl(std::vector<std::string> args) {
-    args.insert(args.begin(), {"--endpoints", endpoint_list_});
+    args.insert(args.begin(), {"--endpoints", cluster_->EndpointList()});
     return RunProcess(CLUSTERCTL_PATH, args);
   }
 
-  std::optional<etcd::KeyValue> Get(const std::string& key) {
-    etcd::RangeRequest request;
-    request.set_key(key);
-    auto reply = store_->Range(request);
-    if (!reply.ok() || reply->kvs_size() == 0) return std::nullopt;
-    return reply->kvs(0);
-  }
+  std::optional<etcd::KeyValue> Get(const std::string& key) { return itest::GetKey(*store_, key); }
 
   vpb::VolumeSpec Spec() {
     auto kv = Get(volume::SpecKey("vol"));
@@ -258,7 +214,7 @@ class RebalanceTest : public ::testing::Test {
           EXPECT_EQ(fs::read_symlink(path).string(), object.content) << path;
         } else {
           EXPECT_EQ(st.st_mode & 07777, 0640u) << path;
-          std::string data = ReadAll(path);
+          std::string data = ReadFile(path);
           EXPECT_TRUE(data == object.content) << path << ": " << data.size() << " bytes, want " << object.content.size();
         }
       }
@@ -267,11 +223,7 @@ class RebalanceTest : public ::testing::Test {
   }
 
   std::string dir_;
-  std::string endpoint_list_;
-  int peer_ports_[kHosts] = {};
-  int client_ports_[kHosts] = {};
-  std::string configs_[kHosts];
-  std::unique_ptr<Subprocess> processes_[kHosts];
+  std::unique_ptr<LocalCluster> cluster_;
   std::unique_ptr<etcdclient::EtcdClient> store_;
   boost::asio::io_context io_;
   boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_{io_.get_executor()};
@@ -321,7 +273,7 @@ TEST_F(RebalanceTest, AddBrickMovesFilesToTheNewSetAndRemoveBrickMovesThemBack) 
   EXPECT_GT(on_second, 10u) << "about half the names hash to the new set";
   for (int i = 0; i < kHosts; ++i) {
     EXPECT_TRUE(fs::is_directory(BrickPath(i, "b") + "/sub")) << "directories exist on every set";
-    EXPECT_EQ(ReadAll(BrickPath(i, "a") + "/f3-link"), Content(3));
+    EXPECT_EQ(ReadFile(BrickPath(i, "a") + "/f3-link"), Content(3));
   }
   auto status = Clusterctl({"volume", "rebalance", "vol", "status"});
   std::cout << "after add-brick:\n" << status.out;

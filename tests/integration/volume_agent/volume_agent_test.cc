@@ -8,8 +8,8 @@
 #include <signal.h>
 
 #include <filesystem>
-#include <fstream>
-#include <sstream>
+#include <iostream>
+#include <map>
 #include <thread>
 
 #include <boost/asio/executor_work_guard.hpp>
@@ -22,97 +22,54 @@
 #include "cairn/volume/layout.h"
 #include "cairn/volume/replica_set.h"
 #include "cairn/volume/volume_store.h"
-#include "subprocess.h"
+#include "cairn/itest/files.h"
+#include "cairn/itest/local_cluster.h"
+#include "cairn/itest/volume_records.h"
 
 namespace cairn {
 namespace {
 
 using namespace std::chrono_literals;
-using test_support::FreePort;
-using test_support::Subprocess;
+using itest::LocalCluster;
 using test_support::WaitFor;
 namespace vpb = ::cairn::proto::volume;
 namespace bpb = ::cairn::proto::brick;
 
 constexpr int kHosts = 3;
 
-std::string ReadAll(const std::string& path) {
-  std::ifstream file(path);
-  std::stringstream text;
-  text << file.rdbuf();
-  return text.str();
-}
-
 class VolumeAgentTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = (std::filesystem::temp_directory_path() / ("volume-agent-" + std::to_string(::getpid()))).string();
-    std::filesystem::remove_all(dir_);
-    std::filesystem::create_directories(dir_);
-    std::vector<HostPort> endpoints;
-    for (int i = 0; i < kHosts; ++i) {
-      peer_ports_[i] = FreePort();
-      client_ports_[i] = FreePort();
-      endpoints.push_back({"127.0.0.1", static_cast<uint16_t>(client_ports_[i])});
-    }
-    for (int i = 0; i < kHosts; ++i) {
-      std::string yaml = "name: " + Name(i) + "\ndata_dir: " + dir_ + "/d" + std::to_string(i + 1) +
-                         "\npeer_address: 127.0.0.1:" + std::to_string(peer_ports_[i]) +
-                         "\nclient_address: 127.0.0.1:" + std::to_string(client_ports_[i]) + "\nlog:\n  file: " +
-                         LogPath(i) + "\ninitial_cluster:\n";
-      for (int j = 0; j < kHosts; ++j) {
-        yaml += "  - name: " + Name(j) + "\n    peer_address: 127.0.0.1:" + std::to_string(peer_ports_[j]) + "\n";
-      }
-      configs_[i] = dir_ + "/node" + std::to_string(i + 1) + ".yaml";
-      std::ofstream(configs_[i]) << yaml;
-    }
-    etcdclient::ClientOptions options;
-    options.timeout = 5s;
-    store_ = std::make_unique<etcdclient::EtcdClient>(endpoints, options);
+    dir_ = itest::MakeTempDir("cairn-volume-agent");
+    ASSERT_FALSE(dir_.empty());
+    cluster_ = std::make_unique<LocalCluster>(CLUSTERD_PATH, dir_, kHosts);
+    store_ = std::make_unique<etcdclient::EtcdClient>(cluster_->ClientEndpoints(), etcdclient::ClientOptions{.timeout = 5s});
     io_thread_ = std::thread([this] { io_.run(); });
   }
 
   void TearDown() override {
-    for (int i = 0; i < kHosts; ++i) {
-      if (!processes_[i]) continue;
-      processes_[i]->Signal(SIGCONT);  // a stopped one must be able to die
-      processes_[i].reset();           // SIGKILL + reap if still running
-    }
+    if (cluster_) cluster_->KillAll();
     clients_.clear();
     work_.reset();
     io_.stop();
     if (io_thread_.joinable()) io_thread_.join();
-    if (HasFailure()) {
-      for (int i = 0; i < kHosts; ++i) {
-        std::string log = ReadAll(LogPath(i));
-        if (log.size() > 12000) log = log.substr(log.size() - 12000);
-        std::cerr << "---- " << Name(i) << " log (tail) ----\n" << log << "\n";
-      }
-    }
-    std::filesystem::remove_all(dir_);
+    if (HasFailure() && cluster_) std::cerr << cluster_->LogTails(12000);
+    if (!dir_.empty()) std::filesystem::remove_all(dir_);
   }
 
-  static std::string Name(int i) { return "n" + std::to_string(i + 1); }
-  std::string LogPath(int i) const { return dir_ + "/n" + std::to_string(i + 1) + ".log"; }
+  static std::string Name(int i) { return LocalCluster::Name(i); }
   std::string BrickOf(int i) const { return Name(i) + ":" + dir_ + "/bricks/" + Name(i); }
   static int HostOf(const std::string& brick) { return brick[1] - '1'; }
 
   // Talks to the store only through the other hosts' endpoints: a stopped (SIGSTOP) host accepts
   // connections but never answers, which would eat every call's deadline.
   void AvoidEndpoint(int host) {
-    std::vector<HostPort> endpoints;
-    for (int i = 0; i < kHosts; ++i) {
-      if (i != host) endpoints.push_back({"127.0.0.1", static_cast<uint16_t>(client_ports_[i])});
-    }
-    etcdclient::ClientOptions options;
-    options.timeout = 5s;
-    store_ = std::make_unique<etcdclient::EtcdClient>(endpoints, options);
+    store_ = std::make_unique<etcdclient::EtcdClient>(cluster_->ClientEndpoints(host), etcdclient::ClientOptions{.timeout = 5s});
   }
 
   void StartHost(int i) {
-    processes_[i] = std::make_unique<Subprocess>(CLUSTERD_PATH, std::vector<std::string>{"--config", configs_[i]});
-    ASSERT_TRUE(WaitFor([&] { return ReadAll(LogPath(i)).find("clusterd.started") != std::string::npos; }, 20s))
-        << processes_[i]->err();
+    Status started = cluster_->Start(i);
+    ASSERT_TRUE(started.ok()) << started.message();
   }
 
   void StartAll() {
@@ -124,61 +81,23 @@ class VolumeAgentTest : public ::testing::Test {
 
   // Creates and starts a volume with one set of the given hosts' bricks (through the store).
   void CreateVolume(const std::string& name, const std::vector<int>& hosts) {
-    volume::CreateVolumeRequest request;
-    request.name = name;
-    request.replica_count = static_cast<uint32_t>(hosts.size());
-    for (int i : hosts) request.bricks.push_back(BrickOf(i));
-    auto spec = volume::CreateVolumeSpec(request);
-    ASSERT_TRUE(spec.ok()) << spec.status().ToString();
-    auto started = volume::WithVolumeState(*spec, vpb::VOLUME_STARTED);
-    ASSERT_TRUE(started.ok());
-    etcd::TxnRequest txn = volume::CreateVolumeTxn(*started);
-    Result<etcd::TxnResponse> reply = UnavailableError("not tried");
-    ASSERT_TRUE(WaitFor([&] {
-      reply = store_->Txn(txn);
-      return reply.ok();
-    }, 20s)) << reply.status().ToString();
-    ASSERT_TRUE(reply->succeeded());
+    std::vector<std::string> bricks;
+    for (int i : hosts) bricks.push_back(BrickOf(i));
+    Result<uint32_t> set = itest::CreateStartedVolume(*store_, name, bricks, 20s);
+    ASSERT_TRUE(set.ok()) << set.status().ToString();
     volume_ = name;
-    set_id_ = started->sets(0).id();
+    set_id_ = *set;
   }
 
-  std::optional<etcd::KeyValue> Get(const std::string& key) {
-    etcd::RangeRequest request;
-    request.set_key(key);
-    auto reply = store_->Range(request);
-    if (!reply.ok() || reply->kvs_size() == 0) return std::nullopt;
-    return reply->kvs(0);
-  }
+  vpb::ReplicaSetState Set() { return itest::ReadSet(*store_, volume_, set_id_); }
 
-  vpb::ReplicaSetState Set() {
-    auto kv = Get(volume::SetKey(volume_, set_id_));
-    vpb::ReplicaSetState state;
-    if (kv) state.ParseFromString(kv->value());
-    return state;
-  }
-
-  std::string Address(const std::string& brick) {
-    auto kv = Get(volume::BrickAddressKey(volume_, brick));
-    return kv ? kv->value() : "";
-  }
+  std::string Address(const std::string& brick) { return itest::BrickAddress(*store_, volume_, brick); }
 
   // The set once it has a primary holding its key, served at a published address, with
   // `in_sync` replicas in sync and addresses for all of them.
   vpb::ReplicaSetState WaitForPrimary(int in_sync, std::chrono::milliseconds limit,
                                       const std::string& not_this = "") {
-    vpb::ReplicaSetState state;
-    WaitFor([&] {
-      state = Set();
-      if (state.primary().empty() || state.primary() == not_this || state.in_sync_size() != in_sync) return false;
-      auto key = Get(volume::PrimaryKey(volume_, set_id_));
-      if (!key || key->value() != state.primary()) return false;
-      for (const auto& brick : state.in_sync()) {
-        if (Address(brick).empty()) return false;
-      }
-      return true;
-    }, limit);
-    return state;
+    return itest::WaitForPrimary(*store_, volume_, set_id_, in_sync, limit, not_this);
   }
 
   brickclient::BrickClient& ClientTo(const std::string& address, uint64_t epoch) {
@@ -246,10 +165,7 @@ class VolumeAgentTest : public ::testing::Test {
   }
 
   std::string dir_;
-  int peer_ports_[kHosts] = {};
-  int client_ports_[kHosts] = {};
-  std::string configs_[kHosts];
-  std::unique_ptr<Subprocess> processes_[kHosts];
+  std::unique_ptr<LocalCluster> cluster_;
   std::unique_ptr<etcdclient::EtcdClient> store_;
   boost::asio::io_context io_;
   boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_{io_.get_executor()};
@@ -268,8 +184,7 @@ TEST_F(VolumeAgentTest, Replica3ServesBricksAndDropsADeadBackup) {
 
   int primary = HostOf(state.primary());
   int backup = (primary + 1) % kHosts;
-  processes_[backup]->Signal(SIGKILL);
-  processes_[backup]->WaitForExit(5s);
+  cluster_->Kill(backup);
   auto killed_at = std::chrono::steady_clock::now();
   // The primary forwards, sees the backup gone, drops it and then answers; the client's next
   // mutation of the same file meets the new epoch (ESTALE) and retries with it.
@@ -296,8 +211,7 @@ TEST_F(VolumeAgentTest, Replica3NewPrimaryAfterThePrimaryHostIsKilled) {
   ASSERT_NO_FATAL_FAILURE(WriteFiles(0, 8));
 
   int primary = HostOf(state.primary());
-  processes_[primary]->Signal(SIGKILL);
-  processes_[primary]->WaitForExit(5s);
+  cluster_->Kill(primary);
   auto killed_at = std::chrono::steady_clock::now();
   vpb::ReplicaSetState next = WaitForPrimary(2, 20s, state.primary());
   auto failover = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - killed_at);
@@ -326,7 +240,7 @@ TEST_F(VolumeAgentTest, Replica3StoppedPrimaryIsReplacedAndRefusesWritesWhenItWa
   ASSERT_EQ(ReadFile(old_address, "f0"), Content(0));
 
   int primary = HostOf(state.primary());
-  processes_[primary]->Signal(SIGSTOP);
+  cluster_->Signal(primary, SIGSTOP);
   auto stopped_at = std::chrono::steady_clock::now();
   AvoidEndpoint(primary);
   vpb::ReplicaSetState next = WaitForPrimary(2, 20s, state.primary());
@@ -337,7 +251,7 @@ TEST_F(VolumeAgentTest, Replica3StoppedPrimaryIsReplacedAndRefusesWritesWhenItWa
   EXPECT_LT(failover, 8s);
   ASSERT_NO_FATAL_FAILURE(WriteFiles(4, 6));
 
-  processes_[primary]->Signal(SIGCONT);
+  cluster_->Signal(primary, SIGCONT);
   // The woken primary still has its old view for a moment: its lease deadline has passed, so the
   // write is refused as not applied, never accepted.
   int err = WriteFile(old_address, state.epoch(), "late", "written by a stale primary");
@@ -354,8 +268,7 @@ TEST_F(VolumeAgentTest, Replica3ReturningBackupIsHealedAndReadmitted) {
   ASSERT_FALSE(state.primary().empty()) << "no primary; set: " << Set().ShortDebugString();
   ASSERT_NO_FATAL_FAILURE(WriteFiles(0, 4));
   int backup = (HostOf(state.primary()) + 1) % kHosts;
-  processes_[backup]->Signal(SIGKILL);
-  processes_[backup]->WaitForExit(5s);
+  cluster_->Kill(backup);
   ASSERT_NO_FATAL_FAILURE(WriteFiles(4, 10));  // the first one drops the backup
   EXPECT_FALSE(volume::IsInSync(Set(), BrickOf(backup)));
 
@@ -378,8 +291,7 @@ TEST_F(VolumeAgentTest, Replica2WithAWitnessSurvivesThePrimaryHost) {
   ASSERT_NO_FATAL_FAILURE(WriteFiles(0, 6));
 
   int primary = HostOf(state.primary());
-  processes_[primary]->Signal(SIGKILL);
-  processes_[primary]->WaitForExit(5s);
+  cluster_->Kill(primary);
   vpb::ReplicaSetState next = WaitForPrimary(1, 20s, state.primary());
   ASSERT_FALSE(next.primary().empty()) << "no new primary; set: " << Set().ShortDebugString();
   EXPECT_EQ(next.primary(), BrickOf(1 - primary));
