@@ -21,10 +21,19 @@
 //   stall LOG FROM_NS TO_NS
 //       the longest time in [FROM, TO] without a successful operation in LOG (a kv history or a files
 //       log), in ms, from the window's start to the first success, between successes, to its end.
+//   peer-probe ADDRESS [KEYFILE]
+//       one libs/net call ("e2e.Probe", unknown to every server) to a peer port (Raft, a brick).
+//       Without KEYFILE the call is made with no cluster key (authentication off, whatever the
+//       environment says) and must be refused with Unauthenticated; with KEYFILE it carries that
+//       key and must get past the handshake (any answer but Unauthenticated or Unavailable), which
+//       shows the port is live. Prints the status; exit 0 when it is as expected.
 //
 // Exit codes: 0 ok, 1 check failed, 2 bad arguments or I/O error.
 #include <fcntl.h>
 #include <unistd.h>
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
 
 #include <algorithm>
 #include <atomic>
@@ -46,6 +55,8 @@
 #include "cairn/common/strings.h"
 #include "cairn/etcdclient/etcd_client.h"
 #include "cairn/lincheck/kv_checker.h"
+#include "cairn/net/client.h"
+#include "cairn/net/peer_auth.h"
 
 namespace cairn::e2e {
 namespace {
@@ -369,13 +380,49 @@ int Stall(const std::vector<std::string>& args) {
   return 0;
 }
 
+// One call with the given key ("" = none) on its own io_context thread; the call's status.
+Status ProbeCall(const std::string& address, const std::string& key) {
+  boost::asio::io_context io;
+  auto guard = boost::asio::make_work_guard(io);
+  std::thread runner([&io] { io.run(); });
+  Status status;
+  {
+    net::Client client(io, net::ClientOptions{.address = address, .connect_timeout = 5s, .cluster_key = key});
+    status = client.CallSync("e2e.Probe", "", 10s).status();
+  }
+  guard.reset();
+  io.stop();
+  runner.join();
+  return status;
+}
+
+int PeerProbe(const std::vector<std::string>& args) {
+  if (args.empty() || args.size() > 2) return 2;
+  std::string key;
+  if (args.size() == 2) {
+    auto read = net::ReadClusterKeyFile(args[1]);
+    if (!read.ok()) {
+      std::cerr << "peer-probe: " << read.status().ToString() << "\n";
+      return 2;
+    }
+    key = *read;
+  }
+  Status status = ProbeCall(args[0], key);
+  std::cout << "peer-probe " << args[0] << (key.empty() ? " without a key: " : " with the key: ") << status.ToString()
+            << "\n";
+  if (key.empty()) return status.code() == StatusCode::kUnauthenticated ? 0 : 1;
+  bool through = status.code() != StatusCode::kUnauthenticated && status.code() != StatusCode::kUnavailable &&
+                 status.code() != StatusCode::kDeadlineExceeded;
+  return through ? 0 : 1;
+}
+
 }  // namespace
 }  // namespace cairn::e2e
 
 int main(int argc, char** argv) {
   using namespace cairn::e2e;
   if (argc < 2) {
-    std::cerr << "usage: cairn-e2e-load kv-run|kv-check|files-run|files-check|stall ARGS (see the source)\n";
+    std::cerr << "usage: cairn-e2e-load kv-run|kv-check|files-run|files-check|stall|peer-probe ARGS (see the source)\n";
     return 2;
   }
   std::string verb = argv[1];
@@ -387,6 +434,7 @@ int main(int argc, char** argv) {
     else if (verb == "files-run") code = FilesRun(args);
     else if (verb == "files-check") code = FilesCheck(args);
     else if (verb == "stall") code = Stall(args);
+    else if (verb == "peer-probe") code = PeerProbe(args);
   } catch (const std::exception& e) {  // std::stoll on a malformed argument
     std::cerr << "cairn-e2e-load: " << e.what() << "\n";
     return 2;
