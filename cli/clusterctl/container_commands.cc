@@ -287,11 +287,12 @@ int RunList(Context& context, const ContainerArgs& args) {
     out << "]\n";
     return kExitOk;
   }
-  out << std::left << std::setw(20) << "NAME" << std::setw(16) << "HOST" << std::setw(21) << "STATE" << std::setw(16)
-      << "IMAGE" << "IP\n";
+  out << std::left << std::setw(20) << "NAME" << std::setw(16) << "HOST" << std::setw(21) << "STATE" << std::setw(10)
+      << "RESTARTS" << std::setw(16) << "IMAGE" << "IP\n";
   for (const ContainerStatus& status : *list) {
     out << std::setw(20) << status.record.name() << std::setw(16) << status.record.host() << std::setw(21)
-        << StateOf(status) << std::setw(16) << status.record.image() << (status.ip.empty() ? "-" : status.ip) << "\n";
+        << StateOf(status) << std::setw(10) << status.record.restarts() << std::setw(16) << status.record.image()
+        << (status.ip.empty() ? "-" : status.ip) << "\n";
   }
   return kExitOk;
 }
@@ -311,6 +312,9 @@ int RunShow(Context& context, const ContainerArgs& args) {
       << "\nstate:    " << StateOf(*status) << " (recorded: " << record.state() << ")"
       << "\ncreated:  " << FormatUnixTime(record.created_unix()) << "\ndir:      " << record.container_dir() << "\n";
   if (!record.error().empty()) out << "error:    " << record.error() << "\n";
+  if (record.restarts() > 0) {
+    out << "restarts: " << record.restarts() << " (last: " << record.last_failure() << ")\n";
+  }
   if (!record.desired().empty()) {
     out << "desired:  " << record.desired() << " (run by " << record.host() << "'s clusterd; generation "
         << record.generation() << ", observed " << record.observed_generation() << ")\n";

@@ -2,13 +2,20 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <condition_variable>
+#include <ctime>
 #include <future>
+#include <iterator>
+#include <map>
 #include <mutex>
+#include <optional>
+#include <set>
 #include <thread>
 
 #include "cairn/common/logging.h"
 #include "cairn/containers/containers.h"
+#include "cairn/containers/convergence.h"
 #include "cairn/containers/coord_registry.h"
 #include "cairn/containers/placement.h"
 #include "cairn/containers/registry.h"
@@ -35,6 +42,23 @@ std::string HostPortOfUrl(const std::string& url) {
   return rest.substr(0, rest.find('/'));
 }
 
+// "1 s", "60 s": a backoff as people read it.
+std::string Seconds(Duration duration) {
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(duration).count();
+  if (ms % 1000 == 0) return std::to_string(ms / 1000) + " s";
+  return std::to_string(ms) + " ms";
+}
+
+// "2026-11-27 12:00:01 UTC".
+std::string FormatUtc(WallTime when) {
+  std::time_t seconds = std::chrono::system_clock::to_time_t(when);
+  std::tm utc{};
+  gmtime_r(&seconds, &utc);
+  char text[32];
+  std::strftime(text, sizeof text, "%Y-%m-%d %H:%M:%S UTC", &utc);
+  return text;
+}
+
 }  // namespace
 
 class ContainerAgent::Impl {
@@ -47,13 +71,26 @@ class ContainerAgent::Impl {
 
  private:
   void Run();
+  // Waits up to duration or until the records change (watch) or Stop. True when stopping.
   bool WaitOrStop(Duration duration);
+  // Opens the watch on /cairn/containers/ when there is none (or it broke).
+  void EnsureWatch();
+  void OnWatch(const etcd::WatchResponse& response, uint64_t generation);
+  void OnWatchFailed(uint64_t generation, const Status& status);
+  // The records from the store when they may have changed (a watch event, no watch, resync_every
+  // passed), else the ones read last. nullopt while the store cannot be read.
+  std::optional<std::vector<ContainerRecord>> Records();
   void KeepHeartbeat();
   void DropHeartbeat();
-  void ConvergeAll();
-  void Converge(const ContainerRecord& record);
-  void Report(const std::string& name, uint64_t generation, const Status& outcome);
-  void Check();
+  void ConvergeAll(const std::vector<ContainerRecord>& records, bool level);
+  LiveContainer Observe(const std::string& name) const;
+  void Converge(const ContainerRecord& record, bool fresh);
+  void ConvergeAfterMaterialize(const std::string& name, bool fresh);
+  void NoteDown(const ContainerRecord& record, const Decision& decision, const RestartBackoff& backoff);
+  Status Perform(const ContainerRecord& record, const Decision& decision);
+  void CountRestart(const std::string& name, const std::string& reason);
+  void Report(const std::string& name, uint64_t generation, const std::string& state, const Status& outcome);
+  void RecordAddresses(const std::vector<ContainerRecord>& records);
   void RefreshEndpoints();
 
   coord::CoordApi& store_;
@@ -64,10 +101,18 @@ class ContainerAgent::Impl {
   std::unique_ptr<ContainerService> service_;
   int64_t lease_id_ = 0;  // worker thread only
   std::chrono::steady_clock::time_point next_keepalive_{};
+  std::map<std::string, RestartBackoff> backoffs_;  // worker thread only; per placed container
+
+  std::unique_ptr<coord::WatchStream> watch_;           // worker thread only
+  std::vector<ContainerRecord> records_;                // worker thread only: the last read
+  std::chrono::steady_clock::time_point next_resync_{};  // worker thread only
 
   std::mutex mu_;
   std::condition_variable wake_;
-  bool stopping_ = false;  // GUARDED_BY(mu_)
+  bool stopping_ = false;         // GUARDED_BY(mu_)
+  bool dirty_ = true;             // GUARDED_BY(mu_): the records may have changed since read
+  bool watching_ = false;         // GUARDED_BY(mu_): the watch is open and delivering
+  uint64_t watch_generation_ = 0; // GUARDED_BY(mu_): events of older watches are ignored
   std::thread worker_;
 };
 
@@ -114,21 +159,111 @@ void ContainerAgent::Impl::Stop() {
 
 bool ContainerAgent::Impl::WaitOrStop(Duration duration) {
   std::unique_lock lock(mu_);
-  return wake_.wait_for(lock, duration, [this] { return stopping_; });
+  wake_.wait_for(lock, duration, [this] { return stopping_ || (dirty_ && watching_); });
+  return stopping_;
 }
 
+// With the watch, a change wakes the agent at once and the store is read only then (and every
+// resync_every); without one (it failed to open or broke) the records are read every poll.
 void ContainerAgent::Impl::Run() {
-  auto next_check = std::chrono::steady_clock::now();
+  auto next_level = std::chrono::steady_clock::now();
   for (;;) {
     KeepHeartbeat();
-    ConvergeAll();
-    if (std::chrono::steady_clock::now() >= next_check) {
-      Check();
-      next_check = std::chrono::steady_clock::now() + options_.check_every;
+    EnsureWatch();
+    const auto now = std::chrono::steady_clock::now();
+    const bool level = now >= next_level;
+    std::optional<std::vector<ContainerRecord>> records = Records();
+    if (records) ConvergeAll(*records, level);
+    if (level) {
+      if (records) RecordAddresses(*records);
+      next_level = std::chrono::steady_clock::now() + options_.check_every;
     }
-    if (WaitOrStop(options_.poll)) break;
+    bool watching;
+    {
+      std::lock_guard lock(mu_);
+      watching = watching_;
+    }
+    Duration wait = options_.poll;
+    if (watching) wait = std::max<Duration>(next_level - std::chrono::steady_clock::now(), Duration(0));
+    if (WaitOrStop(wait)) break;
   }
+  watch_.reset();  // no event arrives after this
   DropHeartbeat();
+}
+
+void ContainerAgent::Impl::EnsureWatch() {
+  uint64_t generation;
+  {
+    std::lock_guard lock(mu_);
+    if (watching_ && watch_) return;
+    generation = ++watch_generation_;
+  }
+  watch_.reset();
+  auto opened = store_.OpenWatchStream(
+      [this, generation](const etcd::WatchResponse& response) { OnWatch(response, generation); });
+  if (!opened.ok()) {
+    log::Debug("containers.watch_failed", "error", opened.status().message());
+    return;  // polling meanwhile; the next round tries again
+  }
+  watch_ = std::move(*opened);
+  {
+    std::lock_guard lock(mu_);
+    watching_ = true;
+  }
+  etcd::WatchRequest request;
+  auto* create = request.mutable_create_request();
+  create->set_key(kContainerPrefix);
+  std::string end = kContainerPrefix;
+  end.back() = static_cast<char>(end.back() + 1);
+  create->set_range_end(end);
+  watch_->Handle(request, [this, generation](Result<bool> created) {
+    if (!created.ok()) return OnWatchFailed(generation, created.status());
+    // A change between the last read and the watcher's start is in no event: read once more.
+    etcd::WatchResponse started;
+    OnWatch(started, generation);
+  });
+}
+
+// On a store thread: note and wake the worker, never block.
+void ContainerAgent::Impl::OnWatch(const etcd::WatchResponse& response, uint64_t generation) {
+  {
+    std::lock_guard lock(mu_);
+    if (generation != watch_generation_) return;
+    dirty_ = true;
+    if (response.canceled() || response.compact_revision() != 0) watching_ = false;
+  }
+  wake_.notify_all();
+}
+
+void ContainerAgent::Impl::OnWatchFailed(uint64_t generation, const Status& status) {
+  {
+    std::lock_guard lock(mu_);
+    if (generation != watch_generation_) return;
+    watching_ = false;
+    dirty_ = true;
+  }
+  log::Debug("containers.watch_failed", "error", status.message());
+  wake_.notify_all();
+}
+
+std::optional<std::vector<ContainerRecord>> ContainerAgent::Impl::Records() {
+  const auto now = std::chrono::steady_clock::now();
+  bool read;
+  {
+    std::lock_guard lock(mu_);
+    read = dirty_ || !watching_ || now >= next_resync_;
+    dirty_ = false;
+  }
+  if (!read) return records_;
+  Result<std::vector<ContainerRecord>> records = ListContainers(registry_);
+  if (!records.ok()) {
+    std::lock_guard lock(mu_);
+    dirty_ = true;  // read again next round
+    return std::nullopt;  // the store is away: change nothing
+  }
+  records_ = std::move(*records);
+  next_resync_ = now + options_.resync_every;
+  return records_;
 }
 
 // The heartbeat key lives on a lease this agent keeps alive: when the host dies it goes a TTL
@@ -173,18 +308,34 @@ void ContainerAgent::Impl::DropHeartbeat() {
   lease_id_ = 0;
 }
 
-void ContainerAgent::Impl::ConvergeAll() {
-  Result<std::vector<ContainerRecord>> records = ListContainers(registry_);
-  if (!records.ok()) return;  // the store is away: next round
-  for (const ContainerRecord& record : *records) {
+// Every round acts on the generations it has not observed; a level round (every check_every)
+// also looks at every container placed here and converges the ones that drifted.
+void ContainerAgent::Impl::ConvergeAll(const std::vector<ContainerRecord>& records, bool level) {
+  std::set<std::string> placed;
+  for (const ContainerRecord& record : records) {
     if (record.host() != options_.node_name || record.desired().empty()) continue;
-    if (record.observed_generation() >= record.generation()) continue;
+    placed.insert(record.name());
+    const bool fresh = record.observed_generation() < record.generation();
+    if (!fresh && !level) continue;
     {
       std::lock_guard lock(mu_);
       if (stopping_) return;
     }
-    Converge(record);
+    Converge(record, fresh);
   }
+  // Records that are gone take their backoff with them.
+  for (auto it = backoffs_.begin(); it != backoffs_.end();) {
+    it = placed.count(it->first) > 0 ? std::next(it) : backoffs_.erase(it);
+  }
+}
+
+LiveContainer ContainerAgent::Impl::Observe(const std::string& name) const {
+  LiveContainer live;
+  Result<std::string> state = runtime_->State(name);
+  live.defined = state.ok();
+  live.lxc_state = state.value_or("");
+  live.rootfs_alive = live.defined && runtime_->RootfsAlive(name);
+  return live;
 }
 
 void ContainerAgent::Impl::RefreshEndpoints() {
@@ -202,57 +353,106 @@ void ContainerAgent::Impl::RefreshEndpoints() {
   service_->set_volume_mounting(mounting);
 }
 
-void ContainerAgent::Impl::Converge(const ContainerRecord& record) {
+void ContainerAgent::Impl::Converge(const ContainerRecord& record, bool fresh) {
   const std::string& name = record.name();
-  const uint64_t generation = record.generation();
-  const auto timeout = options_.operation_timeout;
-  const std::chrono::seconds grace(record.grace_seconds() > 0 ? record.grace_seconds() : 10);
-  log::Info("containers.converge", "name", name, "desired", record.desired(), "state", record.state(), "generation",
-            generation);
-  if (record.volumes_size() > 0 || !options_.image_volume.empty()) RefreshEndpoints();
-  if (record.desired() == kDesiredRemoved) {
-    Status removed = service_->Remove(name, true, grace);  // deletes the record on success
-    if (!removed.ok()) Report(name, generation, removed);
-    log::Info("containers.removed", "name", name, "ok", removed.ok(), "error", removed.message());
+  RestartBackoff& backoff = backoffs_.try_emplace(name, options_.restart_backoff).first->second;
+  if (fresh) {
+    backoff.Reset();  // the operator asked for something: act now, whatever failed before
+    log::Info("containers.converge", "name", name, "desired", record.desired(), "state", record.state(), "generation",
+              record.generation());
+  }
+  Decision decision = Decide(record, Observe(name));
+  const TimePoint now = options_.clock->Now();
+  if (decision.step == Step::kNothing) {
+    if (record.desired() != kDesiredCreated) backoff.NoteUp(now);
+    if (fresh || !decision.record_state.empty()) Report(name, record.generation(), decision.record_state, Status::Ok());
     return;
   }
-  Status outcome = Status::Ok();
-  if (record.state() == kStatePending) outcome = service_->Materialize(name, timeout);
-  if (outcome.ok() && record.desired() == kDesiredRunning) {
-    Result<std::string> live = runtime_->State(name);
-    if (!live.ok() || *live != "RUNNING" || !runtime_->RootfsAlive(name)) {
-      if (live.ok() && *live == "RUNNING") (void)runtime_->Stop(name, std::chrono::seconds(0));
-      outcome = service_->Start(name, timeout);
-    }
-  } else if (outcome.ok() && record.desired() == kDesiredStopped) {
-    outcome = service_->Stop(name, grace);
+  if (decision.restart && backoff.NoteDown(now)) NoteDown(record, decision, backoff);
+  if (!fresh && !backoff.Due(now)) return;  // backing off: a later round tries again
+  Status outcome = Perform(record, decision);
+  if (outcome.ok()) {
+    // Made: what else the record wants (a start) is the next decision, in this round.
+    if (decision.step == Step::kMaterialize) return ConvergeAfterMaterialize(name, fresh);
+    backoff.NoteUp(options_.clock->Now());
+    if (fresh) Report(name, record.generation(), "", outcome);
+    return;
   }
-  Report(name, generation, outcome);
+  backoff.AttemptFailed(options_.clock->Now());
+  std::string retry = "; next attempt in " + Seconds(backoff.current());
+  if (decision.restart) retry += " (restart " + std::to_string(record.restarts() + 1) + ")";
+  Report(name, fresh ? record.generation() : 0, "failed", Status(outcome.code(), outcome.message() + retry));
 }
 
-// Records that generation was acted on, with the failure if there was one (the service already
-// recorded running / stopped / created on success).
-void ContainerAgent::Impl::Report(const std::string& name, uint64_t generation, const Status& outcome) {
+void ContainerAgent::Impl::ConvergeAfterMaterialize(const std::string& name, bool fresh) {
+  Result<std::optional<ContainerRecord>> made = GetContainer(registry_, name);
+  if (!made.ok() || !made->has_value()) return;
+  Converge(**made, fresh);
+}
+
+// A container found down that should run: recorded failed with the reason (visible in container
+// list/show and clusterctl status until the restart succeeds). A running container whose union
+// died is killed now: its processes see no root file system.
+void ContainerAgent::Impl::NoteDown(const ContainerRecord& record, const Decision& decision,
+                                   const RestartBackoff& backoff) {
+  const std::string& name = record.name();
+  log::Warn("containers.down", "name", name, "reason", decision.reason, "restart_in_ms",
+            std::chrono::duration_cast<std::chrono::milliseconds>(backoff.current()).count());
+  if (decision.reason == "union process died") (void)runtime_->Stop(name, std::chrono::seconds(0));
+  std::string error = decision.reason + "; restarting in " + Seconds(backoff.current()) + " (restart " +
+                      std::to_string(record.restarts() + 1) + ")";
+  Report(name, 0, "failed", UnavailableError(error));
+}
+
+Status ContainerAgent::Impl::Perform(const ContainerRecord& record, const Decision& decision) {
+  const std::string& name = record.name();
+  const auto timeout = options_.operation_timeout;
+  const std::chrono::seconds grace(record.grace_seconds() > 0 ? record.grace_seconds() : 10);
+  log::Info("containers.step", "name", name, "step", StepName(decision.step), "reason", decision.reason);
+  if (record.volumes_size() > 0 || !options_.image_volume.empty()) RefreshEndpoints();
+  switch (decision.step) {
+    case Step::kNothing: return Status::Ok();
+    case Step::kMaterialize: return service_->Materialize(name, timeout);
+    case Step::kStop: return service_->Stop(name, grace);
+    case Step::kRemove: return service_->Remove(name, true, grace);  // deletes the record on success
+    case Step::kStart: break;
+  }
+  if (decision.restart) CountRestart(name, decision.reason);
+  Result<std::string> live = runtime_->State(name);
+  if (live.ok() && *live != "STOPPED") (void)runtime_->Stop(name, std::chrono::seconds(0));  // a dead union's
+  return service_->Start(name, timeout);
+}
+
+void ContainerAgent::Impl::CountRestart(const std::string& name, const std::string& reason) {
+  std::string when = FormatUtc(options_.clock->WallNow());
   Status saved = UpdateContainer(registry_, name, [&](ContainerRecord& record) {
-    record.set_observed_generation(std::max(record.observed_generation(), generation));
-    if (!outcome.ok()) {
-      record.set_state("failed");
-      record.set_error(outcome.message());
-    }
+    record.set_restarts(record.restarts() + 1);
+    record.set_last_failure(when + ": " + reason);
     return Status::Ok();
   });
-  if (!outcome.ok()) log::Info("containers.converge_failed", "name", name, "error", outcome.message());
   if (!saved.ok()) log::Info("containers.report_failed", "name", name, "error", saved.message());
 }
 
-void ContainerAgent::Impl::Check() {
-  Result<std::vector<std::string>> changes = ReconcileHost(*service_, *runtime_, registry_);
-  if (changes.ok()) {
-    for (const std::string& change : *changes) log::Info("containers.reconciled", "change", change);
+// Writes what the agent found or did: generation (when not 0) as observed, state when not empty,
+// and the error (cleared on success).
+void ContainerAgent::Impl::Report(const std::string& name, uint64_t generation, const std::string& state,
+                                  const Status& outcome) {
+  Status saved = UpdateContainer(registry_, name, [&](ContainerRecord& record) {
+    record.set_observed_generation(std::max(record.observed_generation(), generation));
+    if (!state.empty()) record.set_state(state);
+    if (!outcome.ok()) record.set_error(outcome.message());
+    if (outcome.ok() && !state.empty()) record.set_error("");
+    return Status::Ok();
+  });
+  if (!outcome.ok()) log::Info("containers.converge_failed", "name", name, "error", outcome.message());
+  if (!saved.ok() && saved.code() != StatusCode::kNotFound) {
+    log::Info("containers.report_failed", "name", name, "error", saved.message());
   }
-  Result<std::vector<ContainerRecord>> records = ListContainers(registry_);
-  if (!records.ok()) return;
-  for (const ContainerRecord& record : *records) {
+}
+
+// The IPs of the running containers placed here, for container list on other hosts.
+void ContainerAgent::Impl::RecordAddresses(const std::vector<ContainerRecord>& records) {
+  for (const ContainerRecord& record : records) {
     if (record.host() != options_.node_name || record.container_dir() != runtime_->ContainerDir(record.name())) continue;
     std::string ip = record.state() == "running" ? runtime_->Addresses(record.name()) : "";
     if (ip == record.ip()) continue;

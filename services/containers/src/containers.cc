@@ -179,7 +179,8 @@ Status ContainerService::Materialize(const std::string& name, std::chrono::secon
   Status saved = UpdateContainer(registry_, name, [&](ContainerRecord& record) {
     record.set_image(planned.image());
     record.set_container_dir(planned.container_dir());
-    record.mutable_binds()->CopyFrom(planned.binds());
+    // binds stay as the operator wrote them (the config has them resolved), so the record reads
+    // back as it was declared (clusterctl get -o yaml round-trips with apply).
     record.mutable_layers()->CopyFrom(planned.layers());
     record.set_network(planned.network());
     record.set_state("created");

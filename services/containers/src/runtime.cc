@@ -296,6 +296,13 @@ bool LxcRuntime::Defined(const std::string& name) const {
   return container && container->is_defined(container.get());
 }
 
+pid_t LxcRuntime::InitPid(const std::string& name) const {
+  ContainerHandle container = OpenContainer(name, lxc_path_);
+  if (!container || !container->is_running(container.get())) return -1;
+  pid_t pid = container->init_pid(container.get());
+  return pid > 0 ? pid : -1;
+}
+
 Result<std::string> LxcRuntime::State(const std::string& name) const {
   ContainerHandle container = OpenContainer(name, lxc_path_);
   if (!container || !container->is_defined(container.get())) {

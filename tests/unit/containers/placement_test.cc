@@ -238,6 +238,50 @@ TEST(ContainerAgentTest, HeartbeatAndRemovalWithoutLxc) {
   fs::remove_all(dir);
 }
 
+// The agent watches the records: with polling and resyncs an hour apart, a record written after
+// its first round is still acted on at once.
+TEST(ContainerAgentTest, AWatchWakesTheAgentWithoutPolling) {
+  char pattern[] = "/tmp/cairn-agent-XXXXXX";
+  ASSERT_NE(mkdtemp(pattern), nullptr);
+  std::string dir = pattern;
+  FakeClock clock;
+  coord::LocalCoordApi api(clock);
+  CoordRegistry registry(api);
+  auto put_removed = [&](const std::string& name) {
+    ContainerRecord record;
+    record.set_name(name);
+    record.set_host("n1");
+    record.set_state(kStatePending);
+    record.set_desired(kDesiredRemoved);
+    record.set_generation(2);
+    ASSERT_TRUE(registry.Put(std::string(kContainerPrefix) + name, ToJson(record)).ok());
+  };
+  auto gone = [&](const std::string& name) {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    while (GetContainer(registry, name).value().has_value() && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));  // waiting on the agent's thread with a deadline
+    }
+    return !GetContainer(registry, name).value().has_value();
+  };
+  put_removed("first");
+  boost::asio::io_context io;
+  ContainerAgentOptions options;
+  options.node_name = "n1";
+  options.state_dir = dir + "/containers";
+  options.layer_root = dir + "/layers";
+  options.unionmount = "/bin/true";
+  options.poll = std::chrono::hours(1);
+  options.check_every = std::chrono::hours(1);
+  options.resync_every = std::chrono::hours(1);
+  ContainerAgent agent(io, api, options);
+  ASSERT_TRUE(agent.Start().ok());
+  EXPECT_TRUE(gone("first")) << "the first round";
+  put_removed("second");
+  EXPECT_TRUE(gone("second")) << "woken by the watch";
+  agent.Stop();
+  fs::remove_all(dir);
+}
+
 // A host without unionmount still starts (clusterd must run the store and bricks there): the
 // agent logs that containers are off and publishes no heartbeat, so nothing is placed on it.
 TEST(ContainerAgentTest, WithoutUnionmountTheAgentStaysOffInsteadOfFailing) {

@@ -20,6 +20,8 @@
 // no locks another thread could hold at fork time).
 #pragma once
 
+#include <sys/types.h>
+
 #include <chrono>
 #include <optional>
 #include <string>
@@ -114,6 +116,8 @@ class LxcRuntime {
   // "STOPPED", "RUNNING", ... as LXC says; NotFound when not defined here.
   Result<std::string> State(const std::string& name) const;
   bool Defined(const std::string& name) const;
+  // The host pid of the container's init (PID 1 inside), or -1 when it does not run.
+  pid_t InitPid(const std::string& name) const;
   // Runs argv inside the running container (attach_run_wait, a clean environment with PATH),
   // stdin from /dev/null. Errors: FailedPrecondition when not running, Unavailable when attach fails.
   Result<ExecResult> Exec(const std::string& name, const std::vector<std::string>& argv);
