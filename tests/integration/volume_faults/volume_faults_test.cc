@@ -14,7 +14,6 @@
 #include <signal.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
-#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -36,7 +35,10 @@
 #include "cairn/volume/layout.h"
 #include "cairn/volume/replica_set.h"
 #include "cairn/volume/volume_store.h"
-#include "subprocess.h"
+#include "cairn/itest/brick_snapshot.h"
+#include "cairn/itest/files.h"
+#include "cairn/itest/local_cluster.h"
+#include "cairn/itest/volume_records.h"
 
 namespace cairn {
 namespace {
@@ -44,7 +46,9 @@ namespace {
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
-using test_support::FreePort;
+using itest::IsMountPoint;
+using itest::LocalCluster;
+using itest::ReadFile;
 using test_support::Subprocess;
 using test_support::WaitFor;
 namespace vpb = ::cairn::proto::volume;
@@ -52,27 +56,6 @@ namespace vpb = ::cairn::proto::volume;
 constexpr int kHosts = 3;
 // Generous for a loaded 2-core machine; the targets are 1 s (kill) and 3 s (silence).
 constexpr auto kStallBound = 8s;
-
-std::string ReadWhole(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-}
-
-std::string Tail(const std::string& text, size_t size) {
-  return text.size() > size ? text.substr(text.size() - size) : text;
-}
-
-bool IsMounted(const std::string& mountpoint) {
-  std::ifstream in("/proc/self/mountinfo");
-  std::string line;
-  while (std::getline(in, line)) {
-    std::istringstream fields(line);
-    std::string id, parent, devno, root, point;
-    fields >> id >> parent >> devno >> root >> point;
-    if (point == mountpoint) return true;
-  }
-  return false;
-}
 
 long long Ms(Clock::duration d) { return std::chrono::duration_cast<std::chrono::milliseconds>(d).count(); }
 
@@ -97,50 +80,6 @@ int WriteDurably(const std::string& path, const std::string& data) {
     return err;
   }
   return close(fd) == 0 ? 0 : errno;
-}
-
-// Everything replicas must agree on, per path below a brick root (the per-brick temp area and the
-// primary's change journal excluded, times excluded).
-std::map<std::string, std::string> Snapshot(const std::string& root) {
-  std::map<std::string, std::string> out;
-  std::error_code ec;
-  for (auto it = fs::recursive_directory_iterator(root, ec); it != fs::recursive_directory_iterator(); it.increment(ec)) {
-    if (ec) break;
-    std::string path = it->path().string();
-    std::string relative = path.substr(root.size());
-    if (relative.rfind("/.cairn/tmp", 0) == 0 || relative.rfind("/.cairn/journal", 0) == 0) continue;
-    struct stat st;
-    if (lstat(path.c_str(), &st) != 0) continue;
-    std::ostringstream line;
-    line << std::oct << st.st_mode << std::dec << " " << st.st_uid << ":" << st.st_gid;
-    if (S_ISREG(st.st_mode)) {
-      std::string content = ReadWhole(path);
-      line << " size=" << content.size() << " hash=" << std::hash<std::string>()(content);
-    } else if (S_ISLNK(st.st_mode)) {
-      line << " -> " << fs::read_symlink(path, ec).string();
-    }
-    char id[16];
-    ssize_t n = lgetxattr(path.c_str(), "trusted.cairn.id", id, sizeof(id));
-    if (n == 16) {
-      line << " id=";
-      for (char c : id) line << std::hex << (static_cast<unsigned>(c) & 0xff);
-    }
-    out[relative] = line.str();
-  }
-  return out;
-}
-
-// The first difference between two snapshots, for a readable failure.
-std::string FirstDifference(const std::map<std::string, std::string>& a, const std::map<std::string, std::string>& b) {
-  for (const auto& [path, line] : a) {
-    auto other = b.find(path);
-    if (other == b.end()) return path + " only in the first";
-    if (other->second != line) return path + ": " + line + " vs " + other->second;
-  }
-  for (const auto& [path, line] : b) {
-    if (a.count(path) == 0) return path + " only in the second";
-  }
-  return "";
 }
 
 // A thread writing files f0, f1, ... below dir through the mount, each with create, write, fsync
@@ -250,53 +189,33 @@ class VolumeFaultTest : public ::testing::Test {
  protected:
   void SetUp() override {
     if (geteuid() != 0 || access("/dev/fuse", R_OK | W_OK) != 0) GTEST_SKIP() << "needs root and /dev/fuse";
-    char pattern[] = "/tmp/cairn-volfaults-XXXXXX";
-    ASSERT_NE(mkdtemp(pattern), nullptr);
-    dir_ = pattern;
+    dir_ = itest::MakeTempDir("cairn-volfaults");
+    ASSERT_FALSE(dir_.empty());
     mountpoint_ = dir_ + "/mnt";
     fs::create_directories(mountpoint_);
-    for (int i = 0; i < kHosts; ++i) {
-      peer_ports_[i] = FreePort();
-      client_ports_[i] = FreePort();
-    }
-    for (int i = 0; i < kHosts; ++i) {
-      std::string yaml = "name: " + Name(i) + "\ndata_dir: " + dir_ + "/d" + std::to_string(i + 1) +
-                         "\npeer_address: 127.0.0.1:" + std::to_string(peer_ports_[i]) +
-                         "\nclient_address: 127.0.0.1:" + std::to_string(client_ports_[i]) + "\nlog:\n  file: " +
-                         LogPath(i) + "\ninitial_cluster:\n";
-      for (int j = 0; j < kHosts; ++j) {
-        yaml += "  - name: " + Name(j) + "\n    peer_address: 127.0.0.1:" + std::to_string(peer_ports_[j]) + "\n";
-      }
-      configs_[i] = dir_ + "/node" + std::to_string(i + 1) + ".yaml";
-      std::ofstream(configs_[i]) << yaml;
-    }
+    cluster_ = std::make_unique<LocalCluster>(CLUSTERD_PATH, dir_, kHosts);
   }
 
   void TearDown() override {
     if (dir_.empty()) return;
     // The mount first: a writer blocked in the file system returns once the mount is gone.
-    if (IsMounted(mountpoint_)) {
+    if (IsMountPoint(mountpoint_)) {
       std::string quiet = "fusermount3 -u -q " + mountpoint_ + " 2>/dev/null";
-      if (std::system(quiet.c_str()) != 0 || IsMounted(mountpoint_)) umount2(mountpoint_.c_str(), MNT_DETACH);
+      if (std::system(quiet.c_str()) != 0 || IsMountPoint(mountpoint_)) umount2(mountpoint_.c_str(), MNT_DETACH);
     }
     if (mount_ && mount_->WaitForExit(10s) == -1) mount_.reset();  // killed
     if (writer_) writer_->Stop();
     writer_.reset();
     mount_.reset();
-    for (int i = 0; i < kHosts; ++i) {
-      if (!processes_[i]) continue;
-      processes_[i]->Signal(SIGCONT);  // a stopped one must be able to die
-      processes_[i].reset();
-    }
-    if (HasFailure()) {
-      for (int i = 0; i < kHosts; ++i) std::cerr << "---- " << Name(i) << " log (tail) ----\n" << Tail(ReadWhole(LogPath(i)), 8000) << "\n";
-      std::cerr << "---- mount log (tail) ----\n" << Tail(ReadWhole(dir_ + "/mount.log"), 12000) << "\n";
+    if (cluster_) cluster_->KillAll();
+    if (HasFailure() && cluster_) {
+      std::cerr << cluster_->LogTails(8000);
+      std::cerr << "---- mount log (tail) ----\n" << itest::Tail(ReadFile(dir_ + "/mount.log"), 12000) << "\n";
     }
     fs::remove_all(dir_);
   }
 
-  static std::string Name(int i) { return "n" + std::to_string(i + 1); }
-  std::string LogPath(int i) const { return dir_ + "/n" + std::to_string(i + 1) + ".log"; }
+  static std::string Name(int i) { return LocalCluster::Name(i); }
   std::string BrickOf(int i) const { return Name(i) + ":" + BrickDir(i); }
   std::string BrickDir(int i) const { return dir_ + "/bricks/" + Name(i); }
   static int HostOf(const std::string& brick) { return brick[1] - '1'; }
@@ -307,7 +226,7 @@ class VolumeFaultTest : public ::testing::Test {
     if (!store_) {
       std::vector<HostPort> endpoints;
       for (int i = 0; i < kHosts; ++i) {
-        if (!stopped_[i]) endpoints.push_back({"127.0.0.1", static_cast<uint16_t>(client_ports_[i])});
+        if (!stopped_[i]) endpoints.push_back(cluster_->ClientEndpoint(i));
       }
       store_ = std::make_unique<etcdclient::EtcdClient>(endpoints, etcdclient::ClientOptions{.timeout = 3s});
     }
@@ -315,86 +234,43 @@ class VolumeFaultTest : public ::testing::Test {
   }
 
   void StartHost(int i) {
-    size_t seen = ReadWhole(LogPath(i)).size();
-    processes_[i] = std::make_unique<Subprocess>(CLUSTERD_PATH, std::vector<std::string>{"--config", configs_[i]});
-    ASSERT_TRUE(WaitFor([&] { return ReadWhole(LogPath(i)).find("clusterd.started", seen) != std::string::npos; }, 30s))
-        << processes_[i]->err();
+    Status started = cluster_->Start(i);
+    ASSERT_TRUE(started.ok()) << started.message();
   }
-  void KillHost(int i) {
-    processes_[i]->Signal(SIGKILL);
-    processes_[i]->WaitForExit(10s);
-    processes_[i].reset();
-  }
+  void KillHost(int i) { cluster_->Kill(i); }
   void StopHost(int i) {
-    processes_[i]->Signal(SIGSTOP);
+    cluster_->Signal(i, SIGSTOP);
     stopped_[i] = true;
     store_.reset();
   }
   void ContinueHost(int i) {
-    processes_[i]->Signal(SIGCONT);
+    cluster_->Signal(i, SIGCONT);
     stopped_[i] = false;
     store_.reset();
   }
 
   void CreateVolume(const std::string& name, const std::vector<int>& hosts) {
-    volume::CreateVolumeRequest request;
-    request.name = name;
-    request.replica_count = static_cast<uint32_t>(hosts.size());
-    for (int i : hosts) request.bricks.push_back(BrickOf(i));
-    auto spec = volume::CreateVolumeSpec(request);
-    ASSERT_TRUE(spec.ok()) << spec.status().ToString();
-    auto started = volume::WithVolumeState(*spec, vpb::VOLUME_STARTED);
-    ASSERT_TRUE(started.ok());
-    etcd::TxnRequest txn = volume::CreateVolumeTxn(*started);
-    Result<etcd::TxnResponse> reply = UnavailableError("not tried");
-    ASSERT_TRUE(WaitFor([&] {
-      reply = Store().Txn(txn);
-      return reply.ok();
-    }, 30s)) << reply.status().ToString();
-    ASSERT_TRUE(reply->succeeded());
+    std::vector<std::string> bricks;
+    for (int i : hosts) bricks.push_back(BrickOf(i));
+    Result<uint32_t> set = itest::CreateStartedVolume(Store(), name, bricks, 30s);
+    ASSERT_TRUE(set.ok()) << set.status().ToString();
     volume_ = name;
-    set_id_ = started->sets(0).id();
+    set_id_ = *set;
   }
 
-  std::optional<etcd::KeyValue> Get(const std::string& key) {
-    etcd::RangeRequest request;
-    request.set_key(key);
-    auto reply = Store().Range(request);
-    if (!reply.ok() || reply->kvs_size() == 0) return std::nullopt;
-    return reply->kvs(0);
-  }
-
-  vpb::ReplicaSetState Set() {
-    auto kv = Get(volume::SetKey(volume_, set_id_));
-    vpb::ReplicaSetState state;
-    if (kv) state.ParseFromString(kv->value());
-    return state;
-  }
+  vpb::ReplicaSetState Set() { return itest::ReadSet(Store(), volume_, set_id_); }
 
   // The set once it has a primary (not `not_this`) holding its key, with `in_sync` replicas in
   // sync, each with a published address.
   vpb::ReplicaSetState WaitForPrimary(int in_sync, std::chrono::milliseconds limit, const std::string& not_this = "") {
-    vpb::ReplicaSetState state;
-    WaitFor([&] {
-      state = Set();
-      if (state.primary().empty() || state.primary() == not_this || state.in_sync_size() != in_sync) return false;
-      auto key = Get(volume::PrimaryKey(volume_, set_id_));
-      if (!key || key->value() != state.primary()) return false;
-      for (const auto& brick : state.in_sync()) {
-        if (!Get(volume::BrickAddressKey(volume_, brick))) return false;
-      }
-      return true;
-    }, limit);
-    return state;
+    return itest::WaitForPrimary(Store(), volume_, set_id_, in_sync, limit, not_this);
   }
 
   void Mount() {
-    std::string endpoints;
-    for (int i = 0; i < kHosts; ++i) endpoints += (i ? "," : "") + ("127.0.0.1:" + std::to_string(client_ports_[i]));
     mount_ = std::make_unique<Subprocess>(
-        CAIRN_MOUNT_BIN, std::vector<std::string>{volume_, mountpoint_, "--endpoints", endpoints, "-f", "-o",
+        CAIRN_MOUNT_BIN, std::vector<std::string>{volume_, mountpoint_, "--endpoints", cluster_->EndpointList(), "-f", "-o",
                                                   "host=client,log=info,log_file=" + dir_ + "/mount.log"});
-    ASSERT_TRUE(WaitFor([&] { return IsMounted(mountpoint_); }, 30s)) << mount_->err();
+    ASSERT_TRUE(WaitFor([&] { return IsMountPoint(mountpoint_); }, 30s)) << mount_->err();
     struct stat st;
     ASSERT_EQ(stat(mountpoint_.c_str(), &st), 0) << strerror(errno);
   }
@@ -436,26 +312,23 @@ class VolumeFaultTest : public ::testing::Test {
     int wrong = 0;
     for (int i : acked) {
       std::string path = mountpoint_ + "/w/f" + std::to_string(i);
-      if (ReadWhole(path) != Writer::Content(i) && ++wrong <= 5) ADD_FAILURE() << "acknowledged " << path << " differs";
+      if (ReadFile(path) != Writer::Content(i) && ++wrong <= 5) ADD_FAILURE() << "acknowledged " << path << " differs";
     }
     EXPECT_EQ(wrong, 0) << "of " << acked.size() << " acknowledged files";
   }
 
   void ExpectIdenticalBricks(const std::vector<int>& hosts) {
-    auto first = Snapshot(BrickDir(hosts[0]));
+    auto first = itest::SnapshotBrick(BrickDir(hosts[0]));
     EXPECT_GT(first.size(), 10u);
     for (size_t k = 1; k < hosts.size(); ++k) {
-      auto other = Snapshot(BrickDir(hosts[k]));
-      EXPECT_TRUE(other == first) << Name(hosts[0]) << " vs " << Name(hosts[k]) << ": " << FirstDifference(first, other);
+      auto other = itest::SnapshotBrick(BrickDir(hosts[k]));
+      EXPECT_TRUE(other == first) << Name(hosts[0]) << " vs " << Name(hosts[k]) << ": " << itest::FirstDifference(first, other);
     }
   }
 
   std::string dir_, mountpoint_;
-  int peer_ports_[kHosts] = {};
-  int client_ports_[kHosts] = {};
   bool stopped_[kHosts] = {};
-  std::string configs_[kHosts];
-  std::unique_ptr<Subprocess> processes_[kHosts];
+  std::unique_ptr<LocalCluster> cluster_;
   std::unique_ptr<etcdclient::EtcdClient> store_;
   std::unique_ptr<Subprocess> mount_;
   std::unique_ptr<Writer> writer_;
@@ -551,8 +424,8 @@ TEST_F(VolumeFaultTest, Replica2WithAWitnessNeverDiverges) {
   ASSERT_TRUE(WaitFor([&] { return AllInSync(2) && Set().mode() == vpb::REPLICA_SET_NORMAL; }, 90s))
       << "not healed; set: " << Set().ShortDebugString();
   EXPECT_EQ(Set().primary(), BrickOf(first));
-  EXPECT_TRUE(WaitFor([&] { return ReadWhole(shared) == "v2 written on the first alone"; }, 20s))
-      << "shared reads '" << ReadWhole(shared) << "'";
+  EXPECT_TRUE(WaitFor([&] { return ReadFile(shared) == "v2 written on the first alone"; }, 20s))
+      << "shared reads '" << ReadFile(shared) << "'";
   ExpectAckedFilesThroughTheMount();
   ExpectIdenticalBricks({0, 1});
 }
