@@ -469,7 +469,7 @@ wait_until 60 "3 voters and a leader" eval '(($(voters) == 3)) && [[ -n $(leader
 # The store was down for a while here: no stall limit, but every acknowledged write must be there.
 E2E_LENIENT_REJOIN=1 check_data e 1 999999999
 converged e
-say "e: 3 voters, leader host$(leader_host), every acknowledged key and file, bricks of the re-added hosts healed"
+say "e: 3 voters, leader host$(leader_host), every acknowledged key, every acknowledged file through the mount$( [[ -z $BRICK_BUG ]] && echo ", bricks of the re-added hosts healed and identical")"
 
 say "longest stalls per scenario:"
 for line in "${STALLS[@]}"; do say "  $line"; done
