@@ -56,7 +56,13 @@ Result<int> RunAndWait(const std::vector<std::string>& args, std::chrono::second
   for (const std::string& arg : args) argv.push_back(const_cast<char*>(arg.c_str()));
   argv.push_back(nullptr);
   pid_t pid = 0;
-  int rc = posix_spawn(&pid, argv[0], nullptr, nullptr, argv.data(), environ);
+  // The child (a daemonizing unionmount) outlives us: it must not keep our descriptors, or a
+  // listening socket of clusterd stays bound after clusterd dies and its restart cannot bind.
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addclosefrom_np(&actions, 3);
+  int rc = posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
   if (rc != 0) return UnavailableError("starting " + args[0] + ": " + ErrnoText(rc));
   auto deadline = std::chrono::steady_clock::now() + timeout;
   for (;;) {
