@@ -189,7 +189,7 @@ Result<Transition> EnterNoQuorum(std::string_view volume, const ReplicaSetRecord
 
 Result<Transition> ReadmitReplica(std::string_view volume, const ReplicaSetRecord& current,
                                   std::string_view caller, const pb::HealCheckpoint& heal,
-                                  uint64_t primary_sequence) {
+                                  uint64_t primary_sequence, int64_t heal_mod_revision) {
   CAIRN_RETURN_IF_ERROR(CheckCallerIsPrimary(current, caller));
   const std::string& brick = heal.brick();
   if (brick.empty() || IsInSync(current.state, brick)) {
@@ -211,7 +211,9 @@ Result<Transition> ReadmitReplica(std::string_view volume, const ReplicaSetRecor
   }
   pb::ReplicaSetState next = NextEpoch(current.state);
   next.add_in_sync(brick);
-  return PrimaryTransition(volume, current, std::move(next));
+  Transition transition = PrimaryTransition(volume, current, std::move(next));
+  *transition.txn.add_compare() = ModRevisionEquals(HealKey(volume, brick), heal_mod_revision);
+  return transition;
 }
 
 }  // namespace cairn::volume

@@ -1050,7 +1050,7 @@ void VolumeAgent::Impl::MaybeReadmit(const std::string& volume, const pb::Replic
     if (!engine.JournalIds(address).empty()) return EndReadmission(work, "changes since the heal; another round");
     uint64_t sequence = engine.Position().sequence;
     heal.set_healed_through(sequence);
-    auto change = volume::ReadmitReplica(volume, record, state.primary(), heal, sequence);
+    auto change = volume::ReadmitReplica(volume, record, state.primary(), heal, sequence, kv->mod_revision());
     if (!change.ok()) {
       log::Info("volume.readmit_refused", "volume", volume, "set", state.set_id(), "replica", readmission.brick, "error",
                 change.status());

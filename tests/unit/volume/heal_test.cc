@@ -307,9 +307,10 @@ TEST(VolumeHealFlow, JournalToHealToReadmission) {
   ASSERT_TRUE(resumed.ok());
   EXPECT_EQ(resumed->Progress().files_left, 4u);
   EXPECT_EQ(resumed->Progress().files_total, 7u);
+  const int64_t saved_at = store.Get(HealKey("v", "h2:/b"))->mod_revision();
   auto unfinished = resumed->Checkpoint(0);
   unfinished.set_healed_through(20);
-  EXPECT_FALSE(ReadmitReplica("v", store.ReadSet("v", 0), "h1:/b", unfinished, 20).ok());
+  EXPECT_FALSE(ReadmitReplica("v", store.ReadSet("v", 0), "h1:/b", unfinished, 20, saved_at).ok());
   for (const auto& item : resumed->NextBatch(100)) {
     ASSERT_TRUE(resumed->Completed(item.key).ok());
     EXPECT_TRUE(journal_after->Acknowledge(item.key, *journal_after->SequenceOf(item.key)));
@@ -317,7 +318,32 @@ TEST(VolumeHealFlow, JournalToHealToReadmission) {
   EXPECT_EQ(journal_after->size(), 0u);
   auto done = resumed->Checkpoint(0);
   done.set_healed_through(20);  // the primary's sequence, with writes held for the last round
-  auto readmit = ReadmitReplica("v", store.ReadSet("v", 0), "h1:/b", done, 20);
+  std::string done_bytes;
+  ASSERT_TRUE(done.SerializeToString(&done_bytes));
+  etcd::TxnRequest save_done;
+  *save_done.add_success() = PutOp(HealKey("v", "h2:/b"), done_bytes);
+  ASSERT_TRUE(store.Txn(save_done));
+  const int64_t done_at = store.Get(HealKey("v", "h2:/b"))->mod_revision();
+
+  // A newer round stores its checkpoint (files left) before it clears the journal and copies. A
+  // primary deciding from the older "nothing left" copy must not readmit the replica mid-copy
+  // (a benchmark run lost acknowledged files this way).
+  auto stale = ReadmitReplica("v", store.ReadSet("v", 0), "h1:/b", done, 20, done_at);
+  ASSERT_TRUE(stale.ok()) << stale.status();
+  auto next_round = HealJob::Start(clock, "h2:/b", 0, epoch, false, {{"file99", 10}});
+  ASSERT_TRUE(next_round.ok());
+  std::string next_bytes;
+  ASSERT_TRUE(next_round->Checkpoint(0).SerializeToString(&next_bytes));
+  etcd::TxnRequest save_next;
+  *save_next.add_success() = PutOp(HealKey("v", "h2:/b"), next_bytes);
+  ASSERT_TRUE(store.Txn(save_next));
+  EXPECT_FALSE(store.Txn(stale->txn)) << "readmitted on a checkpoint a newer round replaced";
+  EXPECT_FALSE(IsInSync(store.ReadSet("v", 0).state, "h2:/b"));
+
+  // That round finishes: its own "nothing left" checkpoint readmits.
+  ASSERT_TRUE(store.Txn(save_done));
+  auto readmit = ReadmitReplica("v", store.ReadSet("v", 0), "h1:/b", done, 20,
+                                store.Get(HealKey("v", "h2:/b"))->mod_revision());
   ASSERT_TRUE(readmit.ok()) << readmit.status();
   ASSERT_TRUE(store.Txn(readmit->txn));
   EXPECT_TRUE(IsInSync(store.ReadSet("v", 0).state, "h2:/b"));

@@ -252,7 +252,7 @@ void ReplicaSetModel::Readmit(size_t index, size_t target_index) {
   } else {
     checkpoint.set_brick(target.id);  // never healed
   }
-  auto change = ReadmitReplica(kVolume, Record(), primary.id, checkpoint, primary.log.size());
+  auto change = ReadmitReplica(kVolume, Record(), primary.id, checkpoint, primary.log.size(), 0);
   if (!change.ok()) {
     ++counts_["readmit_refused"];
     return;

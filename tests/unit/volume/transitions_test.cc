@@ -178,18 +178,18 @@ TEST_F(VolumeTransitionsTest, ReadmitNeedsAFinishedHealInTheCurrentEpoch) {
   heal.set_epoch(record.state.epoch());
   heal.set_files_left(2);
   heal.set_healed_through(12);
-  EXPECT_EQ(ReadmitReplica(kVolume, record, "h1:/b", heal, 12).status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_EQ(ReadmitReplica(kVolume, record, "h1:/b", heal, 12, 0).status().code(), StatusCode::kFailedPrecondition);
   heal.set_files_left(0);
   heal.set_epoch(record.state.epoch() - 1);
-  EXPECT_EQ(ReadmitReplica(kVolume, record, "h1:/b", heal, 12).status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_EQ(ReadmitReplica(kVolume, record, "h1:/b", heal, 12, 0).status().code(), StatusCode::kFailedPrecondition);
   heal.set_epoch(record.state.epoch());
-  EXPECT_EQ(ReadmitReplica(kVolume, record, "h2:/b", heal, 12).status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_EQ(ReadmitReplica(kVolume, record, "h2:/b", heal, 12, 0).status().code(), StatusCode::kFailedPrecondition);
   pb::HealCheckpoint in_sync = heal;
   in_sync.set_brick("h2:/b");
-  EXPECT_EQ(ReadmitReplica(kVolume, record, "h1:/b", in_sync, 12).status().code(), StatusCode::kFailedPrecondition);
-  EXPECT_EQ(ReadmitReplica(kVolume, record, "h1:/b", heal, 13).status().code(), StatusCode::kFailedPrecondition)
+  EXPECT_EQ(ReadmitReplica(kVolume, record, "h1:/b", in_sync, 12, 0).status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_EQ(ReadmitReplica(kVolume, record, "h1:/b", heal, 13, 0).status().code(), StatusCode::kFailedPrecondition)
       << "writes after the heal's last round";
-  auto change = ReadmitReplica(kVolume, record, "h1:/b", heal, 12);
+  auto change = ReadmitReplica(kVolume, record, "h1:/b", heal, 12, 0);
   ASSERT_TRUE(change.ok()) << change.status();
   ASSERT_TRUE(store_.Txn(change->txn));
   EXPECT_TRUE(IsInSync(Read().state, "h3:/b"));

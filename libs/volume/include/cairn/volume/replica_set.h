@@ -91,9 +91,12 @@ Result<Transition> EnterNoQuorum(std::string_view volume, const ReplicaSetRecord
 // The primary readmits a replica whose heal finished in the current epoch (files_left and
 // bytes_left zero) and covered every mutation so far (heal.healed_through == primary_sequence,
 // the primary's last mutation sequence): the primary holds writes from the heal's last round
-// until this txn commits, so the replica misses nothing.
+// until this txn commits, so the replica misses nothing. heal_mod_revision is the store revision
+// of the checkpoint the caller read (0: none stored): the txn fails if it changed since, because
+// a newer heal round writes its checkpoint before it clears the journal and copies, and a caller
+// deciding from an older "nothing left" copy would readmit a replica mid-copy.
 Result<Transition> ReadmitReplica(std::string_view volume, const ReplicaSetRecord& current,
                                   std::string_view caller, const pb::HealCheckpoint& heal,
-                                  uint64_t primary_sequence);
+                                  uint64_t primary_sequence, int64_t heal_mod_revision);
 
 }  // namespace cairn::volume
