@@ -14,9 +14,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
-#include <filesystem>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <memory>
 #include <sstream>
@@ -147,6 +148,8 @@ class ContainersTest : public ::testing::Test {
         if (entry.rfind("CAIRN_VOLUME_ROOT=", 0) != 0) env.push_back(entry);
       }
       env.push_back("CAIRN_VOLUME_ROOT=" + dir_ + "/volumes-" + node);
+      configs_.push_back(config);
+      node_envs_.push_back(env);
       stores_.push_back(std::make_unique<Subprocess>(kClusterd, std::vector<std::string>{"--config", config}, env));
       ASSERT_TRUE(stores_.back()->started());
       endpoint_ += (endpoint_.empty() ? "" : ",") + std::string("127.0.0.1:") + std::to_string(clients[i - 1]);
@@ -158,6 +161,23 @@ class ContainersTest : public ::testing::Test {
     put.set_key("ready-probe");
     bool serving = WaitFor([&] { return client_->Put(put).ok(); }, seconds(30));
     ASSERT_TRUE(serving) << "clusterd never served: " << stores_[0]->err();
+  }
+
+  // Ends clusterd n(index+1) with signal (SIGTERM: a clean stop; SIGKILL: a crash; 0: it has
+  // exited already) and starts it again with the same configuration and data directory; waits
+  // until it serves again.
+  void RestartClusterd(size_t index, int signal) {
+    if (signal != 0) {
+      stores_[index]->Signal(signal);
+      ASSERT_NE(stores_[index]->WaitForExit(seconds(30)), -1) << "clusterd did not exit on signal " << signal;
+    }
+    stores_[index] = std::make_unique<Subprocess>(kClusterd, std::vector<std::string>{"--config", configs_[index]},
+                                                  node_envs_[index]);
+    ASSERT_TRUE(stores_[index]->started());
+    etcd::PutRequest put;
+    put.set_key("ready-probe");
+    bool serving = WaitFor([&] { return client_->Put(put).ok(); }, seconds(30));
+    ASSERT_TRUE(serving) << "clusterd did not serve again: " << stores_[index]->err();
   }
 
   bool KeyExists(const std::string& key) {
@@ -204,6 +224,8 @@ class ContainersTest : public ::testing::Test {
 
   std::string dir_, prefix_, endpoint_;
   std::vector<std::string> env_;
+  std::vector<std::string> configs_;                  // each clusterd's node.yaml
+  std::vector<std::vector<std::string>> node_envs_;  // and its environment
   std::vector<std::unique_ptr<Subprocess>> stores_;
   std::unique_ptr<etcdclient::EtcdClient> client_;
 };
@@ -483,6 +505,166 @@ TEST_F(ContainersTest, PlacedOnAHostThroughItsClusterd) {
   ASSERT_EQ(removed.exit_code, 0) << Describe(removed);
   EXPECT_FALSE(fs::exists(AgentDir("n1", name)));
   EXPECT_EQ(Ctl({"container", "show", name}).exit_code, 1);
+}
+
+// The pid of the LXC monitor of container name in lxc_path ("[lxc monitor] LXCPATH NAME").
+pid_t MonitorPid(const std::string& lxc_path, const std::string& name) {
+  const std::string wanted = "[lxc monitor] " + lxc_path + " " + name;
+  for (const auto& entry : fs::directory_iterator("/proc")) {
+    std::string pid = entry.path().filename();
+    if (pid.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream in(entry.path() / "cmdline");
+    std::string cmdline((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (cmdline.rfind(wanted, 0) == 0) return static_cast<pid_t>(std::stoi(pid));
+  }
+  return -1;
+}
+
+bool ProcessGone(pid_t pid) { return kill(pid, 0) != 0 && errno == ESRCH; }
+
+// The agent's level-triggered convergence (docs/containers.md, "Containers on any host"): a placed
+// container that should run is started again when it dies, and left alone while it runs.
+class ContainersConvergeTest : public ContainersTest {
+ protected:
+  // Places name on n1 running, writes a file into its writable layer; returns its LxcRuntime.
+  void PlaceRunning(const std::string& name) {
+    ASSERT_TRUE(AgentUp("n1")) << stores_[0]->err();
+    RunResult created = Ctl({"container", "create", name, "--image", "busybox", "--host", "n1", "--start"});
+    ASSERT_EQ(created.exit_code, 0) << Describe(created);
+    RunResult wrote = Exec(name, {"sh", "-c", "echo kept > /root/data"}, "n1");
+    ASSERT_EQ(wrote.exit_code, 0) << Describe(wrote);
+  }
+
+  containers::LxcRuntime Runtime() const { return containers::LxcRuntime(dir_ + "/n1/containers", kUnionmount); }
+
+  // Waits until name runs again with an init other than old_init and a live union; returns its init.
+  pid_t WaitRestarted(const std::string& name, pid_t old_init) {
+    containers::LxcRuntime runtime = Runtime();
+    pid_t init = -1;
+    bool back = WaitFor([&] {
+      init = runtime.InitPid(name);
+      return init > 0 && init != old_init && runtime.RootfsAlive(name) && runtime.State(name).value_or("") == "RUNNING";
+    }, seconds(60));
+    EXPECT_TRUE(back) << "not running again: " << Ctl({"container", "show", name}).out;
+    return init;
+  }
+
+  // The container answers and its writable layer still has what was written before.
+  void ExpectDataKept(const std::string& name) {
+    RunResult read;
+    bool answered = WaitFor([&] {
+      read = Exec(name, {"cat", "/root/data"}, "n1");
+      return read.exit_code == 0;
+    }, seconds(20));
+    EXPECT_TRUE(answered) << Describe(read);
+    EXPECT_EQ(read.out, "kept\n") << Describe(read);
+  }
+
+  // Waits until the record (container show) says text.
+  bool ShowSays(const std::string& name, const std::string& text) {
+    return WaitFor([&] { return Ctl({"container", "show", name}).out.find(text) != std::string::npos; }, seconds(30));
+  }
+};
+
+// (a) kill -9 of the container's init, of its LXC monitor, of its union: each time the agent
+// notices, records why, and starts it again over the same writable layer.
+TEST_F(ContainersConvergeTest, AContainerThatDiesIsStartedAgain) {
+  std::string name = Name("phoenix");
+  PlaceRunning(name);
+  if (HasFatalFailure()) return;
+  containers::LxcRuntime runtime = Runtime();
+  pid_t init = runtime.InitPid(name);
+  ASSERT_GT(init, 0);
+
+  ASSERT_EQ(kill(init, SIGKILL), 0);
+  init = WaitRestarted(name, init);
+  ExpectDataKept(name);
+  EXPECT_TRUE(ShowSays(name, "restarts: 1 (last: ")) << Ctl({"container", "show", name}).out;
+  RunResult show = Ctl({"container", "show", name});
+  EXPECT_NE(show.out.find("stopped by itself"), std::string::npos) << show.out;
+  EXPECT_NE(show.out.find("recorded: running"), std::string::npos) << show.out;
+  RunResult list = Ctl({"container", "list"});
+  EXPECT_NE(list.out.find("RESTARTS"), std::string::npos) << list.out;
+
+  pid_t monitor = MonitorPid(dir_ + "/n1/containers", name);
+  ASSERT_GT(monitor, 0);
+  ASSERT_EQ(kill(monitor, SIGKILL), 0);
+  ASSERT_TRUE(WaitFor([&] { return ProcessGone(monitor); }, seconds(10)));
+  init = WaitRestarted(name, init);
+  ExpectDataKept(name);
+
+  pid_t union_pid = UnionmountPid(dir_ + "/n1/containers/" + name + "/rootfs");
+  ASSERT_GT(union_pid, 0);
+  ASSERT_EQ(kill(union_pid, SIGKILL), 0);
+  init = WaitRestarted(name, init);
+  ExpectDataKept(name);
+  // The reason recorded is whichever the agent sees first: the union gone, or the container that
+  // stopped because its root file system went away ("stopped by itself").
+  EXPECT_TRUE(ShowSays(name, "restarts: 3 ")) << Ctl({"container", "show", name}).out;
+
+  // Stopped on purpose, it stays stopped.
+  ASSERT_EQ(Ctl({"container", "stop", name, "--grace", "2"}).exit_code, 0);
+  EXPECT_EQ(runtime.State(name).value_or("?"), "STOPPED");
+  RunResult placed = Ctl({"container", "create", Name("witness"), "--image", "busybox", "--host", "n1", "--start"});
+  ASSERT_EQ(placed.exit_code, 0) << Describe(placed);  // the agent has gone round since
+  EXPECT_EQ(runtime.State(name).value_or("?"), "STOPPED");
+  EXPECT_EQ(Ctl({"container", "rm", name}).exit_code, 0);
+  EXPECT_EQ(Ctl({"container", "rm", Name("witness"), "--force", "--grace", "2"}).exit_code, 0);
+}
+
+// (b) Restarting clusterd, cleanly or by kill -9, leaves its containers running: same init, no
+// restart counted.
+TEST_F(ContainersConvergeTest, RestartingClusterdLeavesContainersRunning) {
+  std::string name = Name("steady");
+  PlaceRunning(name);
+  if (HasFatalFailure()) return;
+  containers::LxcRuntime runtime = Runtime();
+  const pid_t init = runtime.InitPid(name);
+  ASSERT_GT(init, 0);
+  int round = 0;
+  for (int signal : {SIGTERM, SIGKILL}) {
+    RestartClusterd(0, signal);
+    if (HasFatalFailure()) return;
+    ASSERT_TRUE(AgentUp("n1")) << stores_[0]->err();
+    // A container placed after the restart runs: the new agent has gone round at least once.
+    std::string witness = Name("witness" + std::to_string(round++));
+    RunResult placed = Ctl({"container", "create", witness, "--image", "busybox", "--host", "n1", "--start"});
+    ASSERT_EQ(placed.exit_code, 0) << Describe(placed);
+    EXPECT_EQ(runtime.InitPid(name), init) << "clusterd's restart (signal " << signal << ") restarted the container";
+    RunResult show = Ctl({"container", "show", name});
+    EXPECT_NE(show.out.find("recorded: running"), std::string::npos) << show.out;
+    EXPECT_EQ(show.out.find("restarts:"), std::string::npos) << show.out;
+    EXPECT_EQ(Ctl({"container", "rm", witness, "--force", "--grace", "2"}).exit_code, 0);
+  }
+  ExpectDataKept(name);
+  EXPECT_EQ(Ctl({"container", "rm", name, "--force", "--grace", "2"}).exit_code, 0);
+}
+
+// (c) kill -9 of every process of the host (clusterd, the union, the LXC monitor, init): when
+// clusterd comes back, the container is started again by itself, its writable layer intact.
+TEST_F(ContainersConvergeTest, AfterTheWholeHostIsKilledTheContainerComesBack) {
+  std::string name = Name("lazarus");
+  PlaceRunning(name);
+  if (HasFatalFailure()) return;
+  containers::LxcRuntime runtime = Runtime();
+  const pid_t init = runtime.InitPid(name);
+  const pid_t monitor = MonitorPid(dir_ + "/n1/containers", name);
+  const pid_t union_pid = UnionmountPid(dir_ + "/n1/containers/" + name + "/rootfs");
+  ASSERT_GT(init, 0);
+  ASSERT_GT(monitor, 0);
+  ASSERT_GT(union_pid, 0);
+  stores_[0]->Signal(SIGKILL);
+  ASSERT_NE(stores_[0]->WaitForExit(seconds(30)), -1);
+  for (pid_t pid : {monitor, init, union_pid}) kill(pid, SIGKILL);
+  for (pid_t pid : {monitor, init, union_pid}) ASSERT_TRUE(WaitFor([&] { return ProcessGone(pid); }, seconds(10))) << pid;
+  EXPECT_FALSE(runtime.RootfsAlive(name));
+
+  RestartClusterd(0, 0);  // already dead
+  if (HasFatalFailure()) return;
+  WaitRestarted(name, init);
+  ExpectDataKept(name);
+  EXPECT_TRUE(ShowSays(name, "restarts: 1 (last: ")) << Ctl({"container", "show", name}).out;
+  EXPECT_EQ(Ctl({"container", "rm", name, "--force", "--grace", "2"}).exit_code, 0);
 }
 
 // A host that is not a member, a bad image, a bind the host refuses: clear errors, and no record or
