@@ -143,6 +143,8 @@ class BrickServer::Impl : public std::enable_shared_from_this<BrickServer::Impl>
     return view_;
   }
   std::vector<FileId> JournalIds(const std::string& replica) const;
+  void JournalState(const std::string& replica, pb::JournalListResponse* response) const;
+  void TrackCompleteJournals(const pb::ReplicaView& before, const pb::ReplicaView& after);
   void ClearJournal(const std::string& replica, const std::vector<FileId>& ids);
   void SetWriteDeadline(std::optional<TimePoint> deadline) {
     std::lock_guard lock(view_mu_);
@@ -232,6 +234,7 @@ class BrickServer::Impl : public std::enable_shared_from_this<BrickServer::Impl>
 
   mutable std::mutex view_mu_;
   pb::ReplicaView view_;                      // GUARDED_BY(view_mu_)
+  std::unordered_set<std::string> complete_journals_;  // GUARDED_BY(view_mu_): TrackCompleteJournals
   uint64_t next_sequence_ = 0;                // GUARDED_BY(view_mu_): primary side, restarts at 1 each epoch
   std::set<std::string> failed_;              // GUARDED_BY(view_mu_): in-sync backups that missed mutations
   std::vector<std::shared_ptr<Pending>> parked_;  // GUARDED_BY(view_mu_): waiting for a view change
@@ -375,6 +378,7 @@ void BrickServer::Impl::Register(net::Server& server) {
     if (!request.ParseFromString(payload)) {
       response.set_err(EINVAL);
     } else {
+      self->JournalState(request.replica(), &response);
       auto ids = self->JournalIds(request.replica());
       response.set_total(ids.size());
       size_t max = request.max_ids() == 0 ? ids.size() : request.max_ids();
@@ -765,6 +769,27 @@ net::Client& BrickServer::Impl::ClientFor(const std::string& address) {
   return *client;
 }
 
+// A journal covers everything a replica missed only if this brick was its primary when it left
+// the in-sync set and has stayed primary, knowing its address, since. Called with view_mu_ held.
+void BrickServer::Impl::TrackCompleteJournals(const pb::ReplicaView& before, const pb::ReplicaView& after) {
+  const std::string& self = after.self();
+  std::unordered_set<std::string> complete;
+  if (after.primary() == self) {
+    bool was_primary = before.primary() == self;
+    for (const auto& member : after.out_of_sync()) {
+      bool dropped_under_me = was_primary && Contains(before.in_sync(), member);
+      if (dropped_under_me || (was_primary && complete_journals_.count(member))) complete.insert(member);
+    }
+  }
+  complete_journals_ = std::move(complete);
+}
+
+void BrickServer::Impl::JournalState(const std::string& replica, pb::JournalListResponse* response) const {
+  std::lock_guard lock(view_mu_);
+  response->set_complete(complete_journals_.count(replica) > 0);
+  response->set_journaling(view_.primary() == view_.self() && Contains(view_.out_of_sync(), replica));
+}
+
 Status BrickServer::Impl::SetView(const pb::ReplicaView& view) {
   std::vector<std::shared_ptr<Pending>> answer, refuse;
   std::vector<std::string> still_failed, rejoined;
@@ -790,6 +815,7 @@ Status BrickServer::Impl::SetView(const pb::ReplicaView& view) {
     for (const auto& member : next.in_sync()) {
       if (!Contains(view_.in_sync(), member)) rejoined.push_back(member);
     }
+    TrackCompleteJournals(view_, next);
     view_ = std::move(next);
     highest_epoch_seen_ = std::max(highest_epoch_seen_, view_.epoch());
     bool primary = view_.primary() == view_.self();

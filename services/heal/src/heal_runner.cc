@@ -104,7 +104,7 @@ class HealRunner::Impl {
   using Item = volume::HealJob::Item;
 
   // Building the work list.
-  Result<std::vector<Item>> ListJournal();
+  Result<std::vector<Item>> ListJournal(bool* complete, bool* journaling);
   Result<std::vector<Item>> WalkPrimary();
   Result<std::vector<Item>> Classify(const std::vector<FileId>& ids);
   std::string PendingPath() const { return local_.root() + "/" + brick::kMetaDirName + "/" + kPendingName; }
@@ -148,16 +148,22 @@ class HealRunner::Impl {
 
   mutable std::mutex mu_;
   bool full_scan_ = false;        // GUARDED_BY(mu_)
+  // A full scan that began while the primary journaled for this brick has completed: every change
+  // since is in the journal, so the primary's "incomplete" flag no longer calls for another scan.
+  // Touched on RunRound's thread only.
+  bool scanned_ = false;
   HealRunnerProgress progress_;   // GUARDED_BY(mu_)
 };
 
 // ---- The work list ----
 
-Result<std::vector<volume::HealJob::Item>> HealRunner::Impl::ListJournal() {
+Result<std::vector<volume::HealJob::Item>> HealRunner::Impl::ListJournal(bool* complete, bool* journaling) {
   bpb::JournalListRequest request;
   request.set_replica(self_);
   auto response = primary_.CallSync<bpb::JournalListResponse>("brick.JournalList", request);
   if (response.err() != 0) return PrimaryError("journal list", kRootId, response.err());
+  *complete = response.complete();
+  *journaling = response.journaling();
   std::vector<FileId> ids(response.ids().begin(), response.ids().end());
   return Classify(ids);
 }
@@ -291,7 +297,7 @@ Result<RoundResult> HealRunner::Impl::RunRound() {
     progress_.last_error.clear();
   }
   std::vector<Item> items;
-  bool full_scan = false;
+  bool full_scan = false, scan_covers_journal_gap = false;
   bool resumed = LoadPending(&items, &full_scan);
   Status status;
   if (!resumed) {
@@ -299,7 +305,17 @@ Result<RoundResult> HealRunner::Impl::RunRound() {
       std::lock_guard lock(mu_);
       full_scan = full_scan_;
     }
-    auto listed = full_scan ? WalkPrimary() : ListJournal();
+    bool complete = true, journaling = false;
+    auto listed = full_scan ? WalkPrimary() : ListJournal(&complete, &journaling);
+    if (listed.ok() && !complete && !scanned_) {
+      // The primary did not journal every change this brick missed (it took over after the brick
+      // left, restarted, or learnt its address late): only a walk of the whole tree is safe. Once
+      // a walk that began while the primary journals for us is done, journal rounds suffice.
+      log::Info("heal.journal_incomplete", "brick", options_.brick_id, "action", "full scan", "journaling", journaling);
+      full_scan = true;
+      scan_covers_journal_gap = journaling;
+      listed = WalkPrimary();
+    }
     status = listed.status();
     if (status.ok()) items = std::move(listed).value();
     if (status.ok() && !items.empty()) status = WritePending(items, full_scan);
@@ -360,6 +376,7 @@ Result<RoundResult> HealRunner::Impl::RunRound() {
     if (status.ok() && full_scan) {
       std::lock_guard lock(mu_);
       full_scan_ = false;
+      if (scan_covers_journal_gap) scanned_ = true;
     }
   }
   {

@@ -398,6 +398,7 @@ TEST_F(HealTest, OnlyChangedFilesAreCopied) {
   StartBricks(2);
   const size_t total = FilesFromEnv(2000), changed = total / 20;
   auto ids = Populate(total);
+  SetViews(1, {});  // brick 1 leaves the in-sync set under this primary: its journal is complete
   SetViews(2, {1});
   for (size_t i = 0; i < changed; ++i) Write(ids[i * 20 + 3], 0, Bytes(4096, 'Z'));
 
@@ -430,9 +431,30 @@ TEST_F(HealTest, OnlyChangedFilesAreCopied) {
   ExpectJournalEmpty(1);
 }
 
+// A brick that left the in-sync set before this primary took over: the changes it missed were
+// journaled by the old primary, not here, so the journal (empty) must not be trusted; heal walks
+// the whole tree instead and the bricks end identical.
+TEST_F(HealTest, ABrickThatLeftUnderAnotherPrimaryIsHealedByFullScan) {
+  StartBricks(2);
+  auto ids = Populate(50);
+  for (size_t i : {3, 17, 42}) {  // changed under the old primary, journaled only there
+    pb::WriteRequest write;
+    write.set_id(ids[i]);
+    write.set_data(Bytes(4096, 'M'));
+    ASSERT_EQ(primary().store().Write(write, nullptr).err(), 0);
+  }
+  SetViews(2, {1});  // this brick's first view as primary: brick 1 is already out
+
+  auto runner = Runner(1, {.window = 4});
+  ASSERT_TRUE(runner->HealUntilClean().ok()) << runner->progress().last_error;
+  ExpectIdentical(1);
+  ExpectJournalEmpty(1);
+}
+
 TEST_F(HealTest, StoppedHealResumesFromItsCheckpoint) {
   StartBricks(2);
   auto ids = Populate(400);
+  SetViews(1, {});  // brick 1 leaves the in-sync set under this primary: its journal is complete
   SetViews(2, {1});
   for (size_t i = 0; i < 300; ++i) Write(ids[i], 0, Bytes(4096, 'R'));
 
@@ -468,6 +490,7 @@ TEST_F(HealTest, StoppedHealResumesFromItsCheckpoint) {
 TEST_F(HealTest, PrimaryDyingMidHealIsAnErrorAndRemovesNothing) {
   StartBricks(2);
   auto ids = Populate(400);
+  SetViews(1, {});  // brick 1 leaves the in-sync set under this primary: its journal is complete
   SetViews(2, {1});
   for (size_t i = 0; i < 300; ++i) Write(ids[i], 0, Bytes(4096, 'D'));
   auto before = Walk(brick(1).store());
