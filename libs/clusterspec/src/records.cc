@@ -92,6 +92,8 @@ std::string NoQuorumName(vpb::NoQuorumPolicy policy) { return policy == vpb::NO_
 
 std::string ImageSourceFromRecord(std::string_view record_source, std::string_view parent) {
   if (!parent.empty() && record_source.starts_with("build:")) return "dir:" + std::string(record_source.substr(6));
+  // `image build-busybox` records which busybox binary it used; the file says only "busybox".
+  if (record_source == "busybox" || record_source.starts_with("busybox:")) return "busybox";
   return std::string(record_source);
 }
 

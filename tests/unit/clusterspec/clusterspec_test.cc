@@ -161,6 +161,9 @@ TEST(ClusterSpecRoundTrip, StoreRecordsReadBackAsDeclared) {
   EXPECT_FALSE(ParseRecord("k", "{not json", &record).ok());
   EXPECT_EQ(MountKey("host1", "/mnt/gv0"), "/cairn/mounts/host1/mnt/gv0");
   EXPECT_EQ(ImageSourceFromRecord("build:/x", "base"), "dir:/x");
+  // A busybox image reads back as the file wrote it, so `diff` after `apply` is empty.
+  EXPECT_EQ(ImageSourceFromRecord("busybox:/bin/busybox", ""), "busybox");
+  EXPECT_EQ(ImageSourceFromRecord("tar:/x.tar", ""), "tar:/x.tar");
   EXPECT_EQ(ContainerStateFromRecord("failed"), "stopped");
 }
 

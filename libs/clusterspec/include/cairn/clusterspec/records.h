@@ -45,7 +45,8 @@ VolumeDecl FromVolumeSpec(const proto::volume::VolumeSpec& spec);
 Result<proto::volume::NoQuorumPolicy> ParseNoQuorum(std::string_view text);
 std::string NoQuorumName(proto::volume::NoQuorumPolicy policy);
 
-// An image record's source as cluster.yaml writes it: a child image's "build:/path" is "dir:/path".
+// An image record's source as cluster.yaml writes it: a child image's "build:/path" is "dir:/path",
+// and "busybox:/bin/busybox" (the binary build-busybox used) is "busybox".
 std::string ImageSourceFromRecord(std::string_view record_source, std::string_view parent);
 // A container record's state as cluster.yaml writes it: "running" stays, anything else
 // (created, stopped, failed) is "stopped".
