@@ -50,33 +50,12 @@ std::string Tail(const std::string& path, size_t lines) {
   return tail;
 }
 
-// Runs argv and waits up to timeout. Returns its exit code (128+N for signal N).
+// Runs argv and waits up to timeout. Returns its exit code (128+N for signal N). Output goes to
+// ours; the child keeps none of our other descriptors (RunProgram), since a daemonizing unionmount
+// outlives clusterd and must not hold its listening sockets.
 Result<int> RunAndWait(const std::vector<std::string>& args, std::chrono::seconds timeout) {
-  std::vector<char*> argv;
-  for (const std::string& arg : args) argv.push_back(const_cast<char*>(arg.c_str()));
-  argv.push_back(nullptr);
-  pid_t pid = 0;
-  // The child (a daemonizing unionmount) outlives us: it must not keep our descriptors, or a
-  // listening socket of clusterd stays bound after clusterd dies and its restart cannot bind.
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addclosefrom_np(&actions, 3);
-  int rc = posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  if (rc != 0) return UnavailableError("starting " + args[0] + ": " + ErrnoText(rc));
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  for (;;) {
-    int status = 0;
-    pid_t done = waitpid(pid, &status, WNOHANG);
-    if (done == pid) return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-    if (done < 0 && errno != EINTR) return UnavailableError("waiting for " + args[0] + ": " + ErrnoText(errno));
-    if (std::chrono::steady_clock::now() > deadline) {
-      kill(pid, SIGKILL);
-      waitpid(pid, &status, 0);
-      return DeadlineExceededError(args[0] + " did not finish within " + std::to_string(timeout.count()) + " s");
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));  // polling a child with a deadline
-  }
+  CAIRN_ASSIGN_OR_RETURN(RunResult result, RunProgram(args, RunOptions{.timeout = timeout, .capture_output = false}));
+  return result.exit_code;
 }
 
 Result<std::string> ReadAll(int fd) {
